@@ -1,0 +1,28 @@
+"""The position-wise feed-forward network (S6): FFN(x) = GELU(x W_1 + b_1) W_2 + b_2."""
+
+from tinyllm.ops.gelu import gelu_backward, gelu_forward
+from tinyllm.ops.linear import linear_backward, linear_forward
+
+
+def ffn_forward(x, W_1, b_1, W_2, b_2, approximate="tanh"):
+    """Implements S6, the second half of every Transformer block (§3.1: attention + feed-forward).
+
+    x: (B, T, C)   W_1: (C, F)   b_1: (F,)   W_2: (F, C)   b_2: (C,)   ->   y: (B, T, C)
+    approximate: "tanh" (GPT-2) or "none" (BERT's exact erf GELU), see S5.
+    """
+    h, cache_1 = linear_forward(x, W_1, b_1)        # (B, T, F)
+    g, cache_g = gelu_forward(h, approximate)       # (B, T, F)   S5
+    y, cache_2 = linear_forward(g, W_2, b_2)        # (B, T, C)
+    return y, (cache_1, cache_g, cache_2)
+
+
+def ffn_backward(dy, cache):
+    """Backward of S6, in reverse order: second linear, GELU, first linear.
+
+    dy: (B, T, C) -> dx (B, T, C), dW_1 (C, F), db_1 (F,), dW_2 (F, C), db_2 (C,)
+    """
+    cache_1, cache_g, cache_2 = cache
+    dg, dW_2, db_2 = linear_backward(dy, cache_2)
+    dh = gelu_backward(dg, cache_g)
+    dx, dW_1, db_1 = linear_backward(dh, cache_1)
+    return dx, dW_1, db_1, dW_2, db_2

@@ -1,0 +1,89 @@
+"""Multi-head attention (E3.1, E3.4, E3.5) as one forward/backward pair.
+
+    Q = X W^Q,  K = X W^K,  V = X W^V                                   (E3.1)
+    head_i = Attention(Q_i, K_i, V_i)                                    (E3.5)
+    MultiHead(Q, K, V) = Concat(head_1, ..., head_h) W^O                 (E3.4)
+
+The article writes head_i = Attention(Q W_i^Q, K W_i^K, V W_i^V) with one small projection per head.
+Stacking the h per-head matrices side by side gives one (C, C) matrix, so projecting once and then
+cutting the result into h slices of width D = C / h ("split_heads") computes exactly the same heads.
+"""
+
+import numpy as np
+
+from tinyllm.ops import attention as _reference_attention
+from tinyllm.ops.linear import linear_backward, linear_forward
+
+
+def split_heads(x, n_head):
+    """(B, T, C) -> (B, H, T, D) with D = C / H: head i reads columns [i*D, (i+1)*D)."""
+    B, T, C = x.shape
+    if C % n_head:
+        raise ValueError(f"split_heads: width C={C} is not divisible by n_head={n_head}")
+    return x.reshape(B, T, n_head, C // n_head).transpose(0, 2, 1, 3)
+
+
+def merge_heads(x):
+    """(B, H, T, D) -> (B, T, H*D): the Concat(head_1, ..., head_h) of E3.4."""
+    B, H, T, D = x.shape
+    return x.transpose(0, 2, 1, 3).reshape(B, T, H * D)
+
+
+def multihead_attention_forward(x, W_Q, b_Q, W_K, b_K, W_V, b_V, W_O, b_O, n_head,
+                                causal=False, key_mask=None, past_kv=None, kernel=None):
+    """Self-attention with h heads. Implements E3.1, E3.5 and E3.4 (E3.2-E3.3 inside each head).
+
+    x: (B, T, C)   W_Q, W_K, W_V, W_O: (C, C)   b_*: (C,)
+    past_kv: optional (k_past, v_past), each (B, H, P, D): keys and values that come before this
+             call's own (a KV cache during generation, or a learned prefix, S12).
+    key_mask: (B, P + T) bool, True = keep.   kernel: an object with attention_forward/backward
+             (default: the NumPy reference ``tinyllm.ops.attention``).
+    Returns y (B, T, C) and a cache; cache["present"] = (k, v), each (B, H, P + T, D).
+    """
+    if x.ndim != 3:
+        raise ValueError(f"multihead attention: x must be (B, T, C), got shape {x.shape}")
+    kernel = _reference_attention if kernel is None else kernel
+    Q, cache_q = linear_forward(x, W_Q, b_Q)               # (B, T, C)       E3.1
+    K, cache_k = linear_forward(x, W_K, b_K)               # (B, T, C)
+    V, cache_v = linear_forward(x, W_V, b_V)               # (B, T, C)
+    q = split_heads(Q, n_head)                             # (B, H, T, D)
+    k = split_heads(K, n_head)
+    v = split_heads(V, n_head)
+    P = 0
+    if past_kv is not None:
+        k_past, v_past = past_kv
+        if k_past.shape != v_past.shape or k_past.shape[:2] != q.shape[:2] or k_past.shape[3] != q.shape[3]:
+            raise ValueError(f"multihead attention: past_kv must be two (B, H, P, D) = "
+                             f"{q.shape[:2] + ('P', q.shape[3])} arrays, got {k_past.shape} and {v_past.shape}")
+        P = k_past.shape[2]
+        k = np.concatenate([k_past, k], axis=2)            # (B, H, P + T, D)
+        v = np.concatenate([v_past, v], axis=2)
+    heads, cache_att = kernel.attention_forward(q, k, v, causal=causal, key_mask=key_mask)  # E3.5
+    concat = merge_heads(heads)                            # (B, T, C)       Concat(head_1..h)
+    y, cache_o = linear_forward(concat, W_O, b_O)          # (B, T, C)       E3.4
+    cache = {"q": cache_q, "k": cache_k, "v": cache_v, "o": cache_o, "att": cache_att,
+             "kernel": kernel, "n_head": n_head, "P": P, "present": (k, v)}
+    return y, cache
+
+
+def multihead_attention_backward(dy, cache):
+    """Backward of E3.4 -> E3.5 -> E3.1, walking the forward in reverse.
+
+    dy: (B, T, C) -> dict with dx (B, T, C); dW_Q, dW_K, dW_V, dW_O (C, C); db_Q, db_K, db_V, db_O (C,);
+    dpast_k, dpast_v (B, H, P, D) or None. x fed all three projections, so dx is the sum of three paths.
+    """
+    H, P = cache["n_head"], cache["P"]
+    dconcat, dW_O, db_O = linear_backward(dy, cache["o"])                   # E3.4
+    dheads = split_heads(dconcat, H)                                        # (B, H, T, D)
+    dq, dk, dv = cache["kernel"].attention_backward(dheads, cache["att"])   # E3.5 (E3.2, E3.3)
+    dpast_k = dpast_v = None
+    if P:
+        dpast_k, dk = dk[:, :, :P], dk[:, :, P:]
+        dpast_v, dv = dv[:, :, :P], dv[:, :, P:]
+    dxq, dW_Q, db_Q = linear_backward(merge_heads(dq), cache["q"])          # E3.1
+    dxk, dW_K, db_K = linear_backward(merge_heads(dk), cache["k"])
+    dxv, dW_V, db_V = linear_backward(merge_heads(dv), cache["v"])
+    return {"dx": dxq + dxk + dxv,
+            "dW_Q": dW_Q, "db_Q": db_Q, "dW_K": dW_K, "db_K": db_K,
+            "dW_V": dW_V, "db_V": db_V, "dW_O": dW_O, "db_O": db_O,
+            "dpast_k": dpast_k, "dpast_v": dpast_v}
