@@ -1,0 +1,56 @@
+/* The float32 kernels: the type-generic bodies compiled with REAL = float.
+ * EXP is a branch-free exp that the compiler can vectorise (libm's expf is a call per element). */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "tinyllm_kernels.h"
+
+/* exp(x) = 2^n * exp(r) with n = round(x / ln 2) and |r| <= ln(2) / 2; exp(r) by the Cephes
+ * degree-7 polynomial (about 1 ulp on that interval). exp(-inf) = 0, and exp(x) = 0 for
+ * x < -87.3 (no subnormals), which is what a softmax needs. */
+static inline float tl_expf(float x)
+{
+    const float lo = -87.33654f, hi = 88.0f;
+    float xc = x < lo ? lo : (x > hi ? hi : x);
+    float n = floorf(xc * 1.44269504088896341f + 0.5f);
+    float r = xc - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    union { int32_t i; float f; } two_n;
+    two_n.i = ((int32_t)n + 127) << 23;
+    float y = p * two_n.f;
+    return x < lo ? 0.0f : (x != x ? x : y);
+}
+
+#define REAL float
+#define FN(name) name##_f32
+#define EXP(x) tl_expf(x)
+#define LOG(x) logf(x)
+#define SQRT(x) sqrtf(x)
+
+#include "softmax.c"
+
+int tl_has_openmp(void)
+{
+#ifdef _OPENMP
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+int tl_max_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}

@@ -1,0 +1,50 @@
+/* Row softmax, forward and backward (S1). Type-generic: included by kernels_f32.c and
+ * kernels_f64.c with REAL, FN, EXP set; not compiled on its own.
+ *
+ *   forward   y_i = exp(x_i - max x) / sum_j exp(x_j - max x)      (subtracting the max: no overflow)
+ *   backward  dx_i = y_i * (dy_i - sum_j dy_j y_j)
+ *
+ * OpenMP splits the rows; each row is one pass for the max, one for exp and the sum, one to scale.
+ * A row that is all -inf (fully masked) gives zeros, not NaN. */
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+void FN(tl_softmax_forward)(const REAL *x, REAL *y, int64_t rows, int64_t n)
+{
+    int64_t r;
+#pragma omp parallel for schedule(static) if (rows * n > 16384)
+    for (r = 0; r < rows; r++) {
+        const REAL *xr = x + r * n;   /* (n,) */
+        REAL *yr = y + r * n;         /* (n,) */
+        REAL m = -INFINITY, s = 0;
+        for (int64_t j = 0; j < n; j++)
+            m = xr[j] > m ? xr[j] : m;
+        if (m == -INFINITY) {
+            memset(yr, 0, (size_t)n * sizeof(REAL));
+            continue;
+        }
+        for (int64_t j = 0; j < n; j++) {
+            yr[j] = EXP(xr[j] - m);
+            s += yr[j];
+        }
+        REAL inv = 1 / s;
+        for (int64_t j = 0; j < n; j++)
+            yr[j] *= inv;
+    }
+}
+
+void FN(tl_softmax_backward)(const REAL *y, const REAL *dy, REAL *dx, int64_t rows, int64_t n)
+{
+    int64_t r;
+#pragma omp parallel for schedule(static) if (rows * n > 16384)
+    for (r = 0; r < rows; r++) {
+        const REAL *yr = y + r * n, *dyr = dy + r * n;   /* (n,) */
+        REAL *dxr = dx + r * n;                          /* (n,) */
+        REAL dot = 0;
+        for (int64_t j = 0; j < n; j++)
+            dot += dyr[j] * yr[j];
+        for (int64_t j = 0; j < n; j++)
+            dxr[j] = yr[j] * (dyr[j] - dot);
+    }
+}
