@@ -90,6 +90,7 @@ def attention_forward(q, k, v, causal=False, key_mask=None, scale=None):
     q: (B, H, Tq, D)   k: (B, H, Tk, D)   v: (B, H, Tk, Dv)   key_mask: (B, Tk) bool, True = keep
     ->  out: (B, H, Tq, Dv); cache["A"] is the (B, H, Tq, Tk) weight matrix.
     """
+    _check_qk(q, k, key_mask)
     check_float("v", v)
     check_same_dtype(q=q, v=v)
     if v.ndim != 4 or v.shape[:3] != k.shape[:3]:
