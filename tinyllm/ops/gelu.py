@@ -34,7 +34,7 @@ def gelu_forward(x, approximate="tanh"):
     """
     check_float("x", x)
     if approximate == "tanh":
-        u = _SQRT_2_OVER_PI * (x + 0.044715 * x ** 3)
+        u = _SQRT_2_OVER_PI * (x + 0.044715 * (x * x * x))
         t = np.tanh(u)
         y = 0.5 * x * (1.0 + t)
         return y, {"x": x, "t": t, "approximate": "tanh"}
@@ -53,7 +53,7 @@ def gelu_backward(dy, cache):
     x = cache["x"]
     if cache["approximate"] == "tanh":
         t = cache["t"]
-        du = _SQRT_2_OVER_PI * (1.0 + 3 * 0.044715 * x ** 2)
+        du = _SQRT_2_OVER_PI * (1.0 + 3 * 0.044715 * (x * x))
         return dy * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du)
     pdf = np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
     return dy * (cache["cdf"] + x * pdf)
