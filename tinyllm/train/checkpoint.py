@@ -1,0 +1,147 @@
+"""Checkpoints (article §3.2 step 10), written atomically.
+
+A checkpoint is a folder:
+
+    config.json, model.safetensors   the model (``save_pretrained``; loads with ``GPT.from_pretrained``)
+    tokenizer.json                   the tokenizer (``tokenizer.save``; loads with ``load_tokenizer``)
+    optimizer.npz                    every optimizer moment, keyed ``<param>::<slot>``
+    trainer_state.json               step, optimizer header, RNG and data-iterator state, history
+
+Atomic means that a reader never sees half a checkpoint. Everything is written into a hidden
+temporary folder beside the target; only when it is complete does ``os.replace`` move it into place.
+A folder cannot be renamed onto a non-empty one, so the old checkpoint is first renamed aside
+(``.NAME.old``) and removed after the swap; ``resolve_checkpoint`` falls back to that copy when a
+crash landed exactly between the two renames.
+"""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+STATE_FILE = "trainer_state.json"
+OPTIMIZER_FILE = "optimizer.npz"
+TOKENIZER_FILE = "tokenizer.json"
+
+
+def _tmp_name(target, kind):
+    return target.parent / f".{target.name}.{kind}-{os.getpid()}"
+
+
+def atomic_write_dir(target, write):
+    """Build a folder with ``write(tmp_folder)`` and move it to ``target`` in one step.
+
+    If ``write`` raises, the temporary folder is removed and ``target`` is left as it was.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_name(target, "tmp")
+    old = target.parent / f".{target.name}.old"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        write(tmp)
+        _fsync_dir(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(tmp, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def atomic_write_file(path, data):
+    """Write ``data`` (bytes or str) to ``path`` via a temporary file and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_name(path, "tmp")
+    mode = "wb" if isinstance(data, (bytes, bytearray)) else "w"
+    try:
+        with open(tmp, mode, **({} if mode == "wb" else {"encoding": "utf-8"})) as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if tmp.exists():
+            tmp.unlink()
+        raise
+
+
+def atomic_copy_file(src, dst):
+    """Copy ``src`` to ``dst`` so that ``dst`` is always either the old or the new file."""
+    dst = Path(dst)
+    tmp = _tmp_name(dst, "tmp")
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    except BaseException:
+        if tmp.exists():
+            tmp.unlink()
+        raise
+
+
+def _fsync_dir(folder):
+    for f in Path(folder).iterdir():
+        if f.is_file():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+
+
+def resolve_checkpoint(folder):
+    """The folder that holds the complete checkpoint named ``folder`` (or None if there is none)."""
+    folder = Path(folder)
+    if (folder / STATE_FILE).exists() or (folder / "config.json").exists():
+        return folder
+    old = folder.parent / f".{folder.name}.old"
+    if (old / STATE_FILE).exists():
+        return old
+    return None
+
+
+def save_checkpoint(folder, model, tokenizer=None, optimizer=None, state=None):
+    """Atomically write model, tokenizer, optimizer moments and ``state`` (a JSON-able dict) to ``folder``."""
+
+    def write(tmp):
+        model.save_pretrained(tmp)
+        if tokenizer is not None:
+            tokenizer.save(str(tmp / TOKENIZER_FILE))
+        full_state = dict(state or {})
+        if optimizer is not None:
+            header, arrays = optimizer.flat_state()
+            with open(tmp / OPTIMIZER_FILE, "wb") as f:
+                np.savez(f, **arrays)
+            full_state["optimizer"] = header
+        (tmp / STATE_FILE).write_text(json.dumps(full_state, indent=1), encoding="utf-8")
+
+    atomic_write_dir(folder, write)
+
+
+def load_checkpoint_state(folder):
+    """Read ``trainer_state.json`` and the optimizer arrays of a checkpoint folder.
+
+    Returns ``(state, optimizer_arrays)``; the arrays dict is empty when no optimizer was saved.
+    """
+    real = resolve_checkpoint(folder)
+    if real is None or not (real / STATE_FILE).exists():
+        raise FileNotFoundError(f"checkpoint: no complete checkpoint in {folder} (missing {STATE_FILE})")
+    state = json.loads((real / STATE_FILE).read_text(encoding="utf-8"))
+    arrays = {}
+    if (real / OPTIMIZER_FILE).exists():
+        with np.load(real / OPTIMIZER_FILE) as z:
+            arrays = {k: z[k] for k in z.files}
+    return state, arrays
+
+
+def rng_state(rng):
+    """The JSON-able state of a ``np.random.Generator``."""
+    return rng.bit_generator.state
+
+
+def set_rng_state(rng, state):
+    """Restore a state from ``rng_state`` into ``rng`` (same bit generator kind)."""
+    rng.bit_generator.state = state

@@ -1,0 +1,63 @@
+"""Validation (article §3.2 step 9): mean cross-entropy, perplexity (E4.1) and token accuracy.
+
+A batch is a dict of keyword arguments for ``model.loss_and_grads``: GPT batches carry ``idx`` and
+``targets`` (E3.6), BERT batches ``idx``, ``labels`` (E3.7) and optionally ``attention_mask`` and
+``token_type_ids``. Positions whose target is -100 are not scored.
+"""
+
+import math
+
+import numpy as np
+
+from tinyllm.ops.losses import IGNORE_INDEX
+from tinyllm.ops.softmax import log_softmax_forward
+
+TARGET_KEYS = ("targets", "labels")
+
+
+def split_batch(batch):
+    """(forward kwargs, targets) of a batch dict."""
+    for key in TARGET_KEYS:
+        if key in batch:
+            inputs = {k: v for k, v in batch.items() if k != key}
+            return inputs, batch[key]
+    raise KeyError(f"batch: expected one of the keys {TARGET_KEYS}, got {sorted(batch)}")
+
+
+def count_targets(batch):
+    """How many positions of the batch are scored (targets != -100)."""
+    return int((split_batch(batch)[1] != IGNORE_INDEX).sum())
+
+
+def evaluate(model, batches):
+    """Token-weighted validation metrics over ``batches`` (dropout off).
+
+    E4.1 in logs: the corpus log-likelihood is the sum of log P(x_j | context) over every scored
+    token; dividing by the token count gives the mean NLL (cross-entropy, nats per token), and
+    perplexity = exp(mean NLL) (S2).
+    Returns {"loss", "ppl", "accuracy", "tokens"}.
+    """
+    was_training = getattr(model, "training", False)
+    if hasattr(model, "eval"):
+        model.eval()
+    nll_sum, correct, n = 0.0, 0, 0
+    try:
+        for batch in batches:
+            inputs, targets = split_batch(batch)
+            logits = model.forward(**inputs)                           # (B, T, V)
+            keep = targets != IGNORE_INDEX                             # (B, T)
+            if not keep.any():
+                continue
+            z = logits[keep]                                           # (n, V)
+            y = targets[keep]                                          # (n,)
+            logp, _ = log_softmax_forward(z.astype(np.float64))
+            nll_sum += float(-logp[np.arange(y.size), y].sum())
+            correct += int((z.argmax(axis=-1) == y).sum())
+            n += int(y.size)
+    finally:
+        if was_training and hasattr(model, "train"):
+            model.train()
+    if n == 0:
+        return {"loss": float("nan"), "ppl": float("nan"), "accuracy": float("nan"), "tokens": 0}
+    loss = nll_sum / n
+    return {"loss": loss, "ppl": math.exp(min(loss, 700.0)), "accuracy": correct / n, "tokens": n}
