@@ -2,6 +2,7 @@
  * EXP is a branch-free exp that the compiler can vectorise (libm's expf is a call per element). */
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tinyllm_kernels.h"
@@ -36,6 +37,9 @@ static inline float tl_expf(float x)
 #define SQRT(x) sqrtf(x)
 
 #include "softmax.c"
+#include "tiles.c"
+#include "matmul_softmax.c"
+#include "attention.c"
 
 int tl_has_openmp(void)
 {

@@ -2,6 +2,7 @@
  * keeps float64 results within a few ulp of NumPy's for gradient checks). */
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tinyllm_kernels.h"
@@ -13,3 +14,6 @@
 #define SQRT(x) sqrt(x)
 
 #include "softmax.c"
+#include "tiles.c"
+#include "matmul_softmax.c"
+#include "attention.c"

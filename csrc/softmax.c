@@ -10,28 +10,34 @@
 #include <omp.h>
 #endif
 
+/* y = softmax(x) for one row of n entries (x == y allowed): max, exp and sum, scale. */
+static void FN(row_softmax)(const REAL *x, REAL *y, int64_t n)
+{
+    REAL m = -INFINITY, s = 0;
+#pragma omp simd reduction(max : m)
+    for (int64_t j = 0; j < n; j++)
+        m = x[j] > m ? x[j] : m;
+    if (m == -INFINITY) {   /* every entry masked: no mass, weights 0 */
+        memset(y, 0, (size_t)n * sizeof(REAL));
+        return;
+    }
+#pragma omp simd reduction(+ : s)
+    for (int64_t j = 0; j < n; j++) {
+        y[j] = EXP(x[j] - m);
+        s += y[j];
+    }
+    REAL inv = 1 / s;
+#pragma omp simd
+    for (int64_t j = 0; j < n; j++)
+        y[j] *= inv;
+}
+
 void FN(tl_softmax_forward)(const REAL *x, REAL *y, int64_t rows, int64_t n)
 {
     int64_t r;
 #pragma omp parallel for schedule(static) if (rows * n > 16384)
-    for (r = 0; r < rows; r++) {
-        const REAL *xr = x + r * n;   /* (n,) */
-        REAL *yr = y + r * n;         /* (n,) */
-        REAL m = -INFINITY, s = 0;
-        for (int64_t j = 0; j < n; j++)
-            m = xr[j] > m ? xr[j] : m;
-        if (m == -INFINITY) {
-            memset(yr, 0, (size_t)n * sizeof(REAL));
-            continue;
-        }
-        for (int64_t j = 0; j < n; j++) {
-            yr[j] = EXP(xr[j] - m);
-            s += yr[j];
-        }
-        REAL inv = 1 / s;
-        for (int64_t j = 0; j < n; j++)
-            yr[j] *= inv;
-    }
+    for (r = 0; r < rows; r++)
+        FN(row_softmax)(x + r * n, y + r * n, n);   /* rows of (n,) */
 }
 
 void FN(tl_softmax_backward)(const REAL *y, const REAL *dy, REAL *dx, int64_t rows, int64_t n)
@@ -42,8 +48,10 @@ void FN(tl_softmax_backward)(const REAL *y, const REAL *dy, REAL *dx, int64_t ro
         const REAL *yr = y + r * n, *dyr = dy + r * n;   /* (n,) */
         REAL *dxr = dx + r * n;                          /* (n,) */
         REAL dot = 0;
+#pragma omp simd reduction(+ : dot)
         for (int64_t j = 0; j < n; j++)
             dot += dyr[j] * yr[j];
+#pragma omp simd
         for (int64_t j = 0; j < n; j++)
             dxr[j] = yr[j] * (dyr[j] - dot);
     }

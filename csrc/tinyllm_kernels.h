@@ -4,8 +4,8 @@
  * terms of REAL and FN(name), in softmax.c, matmul_softmax.c and attention.c; kernels_f32.c and
  * kernels_f64.c include them with REAL set to float or double. All arrays are C-contiguous.
  *
- * Shapes: rows x n for softmax; q (B, H, Tq, D), k and v (B, H, Tk, D), key_mask (B, Tk) with
- * 1 = keep (or NULL for none), A (B, H, Tq, Tk), out (B, H, Tq, D), lse (B, H, Tq).
+ * Shapes: rows x n for softmax; q (B, H, Tq, D), k (B, H, Tk, D), v (B, H, Tk, Dv), key_mask (B, Tk) with
+ * 1 = keep (or NULL for none), A (B, H, Tq, Tk), out (B, H, Tq, Dv), lse (B, H, Tq).
  * Masking (S3): query i may see key j iff key_mask[b, j] and (not causal or j <= i + Tk - Tq).
  * A row with no visible key gives A = 0, out = 0, lse = -inf and zero gradients.
  */
@@ -38,22 +38,22 @@ void tl_matmul_softmax_backward_f64(const double *q, const double *k, const doub
  * log-sum-exp is kept for backward, which recomputes A from q, k and lse (E3.2, E3.3, S3). */
 void tl_attention_forward_f32(const float *q, const float *k, const float *v,
                               const uint8_t *key_mask, float *out, float *lse, int64_t B,
-                              int64_t H, int64_t Tq, int64_t Tk, int64_t D, float scale,
-                              int causal);
+                              int64_t H, int64_t Tq, int64_t Tk, int64_t D, int64_t Dv,
+                              float scale, int causal);
 void tl_attention_forward_f64(const double *q, const double *k, const double *v,
                               const uint8_t *key_mask, double *out, double *lse, int64_t B,
-                              int64_t H, int64_t Tq, int64_t Tk, int64_t D, double scale,
-                              int causal);
+                              int64_t H, int64_t Tq, int64_t Tk, int64_t D, int64_t Dv,
+                              double scale, int causal);
 void tl_attention_backward_f32(const float *q, const float *k, const float *v,
                                const uint8_t *key_mask, const float *out, const float *lse,
                                const float *dout, float *dq, float *dk, float *dv, int64_t B,
-                               int64_t H, int64_t Tq, int64_t Tk, int64_t D, float scale,
-                               int causal);
+                               int64_t H, int64_t Tq, int64_t Tk, int64_t D, int64_t Dv,
+                               float scale, int causal);
 void tl_attention_backward_f64(const double *q, const double *k, const double *v,
                                const uint8_t *key_mask, const double *out, const double *lse,
                                const double *dout, double *dq, double *dk, double *dv, int64_t B,
-                               int64_t H, int64_t Tq, int64_t Tk, int64_t D, double scale,
-                               int causal);
+                               int64_t H, int64_t Tq, int64_t Tk, int64_t D, int64_t Dv,
+                               double scale, int causal);
 
 /* 1 when the extension was compiled with OpenMP, else 0; and the thread count it would use. */
 int tl_has_openmp(void);

@@ -19,6 +19,36 @@ cdef extern from "tinyllm_kernels.h" nogil:
     void tl_softmax_forward_f64(const double *x, double *y, int64_t rows, int64_t n)
     void tl_softmax_backward_f32(const float *y, const float *dy, float *dx, int64_t rows, int64_t n)
     void tl_softmax_backward_f64(const double *y, const double *dy, double *dx, int64_t rows, int64_t n)
+    void tl_matmul_softmax_forward_f32(const float *q, const float *k, const uint8_t *key_mask,
+                                       float *A, int64_t B, int64_t H, int64_t Tq, int64_t Tk,
+                                       int64_t D, float scale, int causal)
+    void tl_matmul_softmax_forward_f64(const double *q, const double *k, const uint8_t *key_mask,
+                                       double *A, int64_t B, int64_t H, int64_t Tq, int64_t Tk,
+                                       int64_t D, double scale, int causal)
+    void tl_matmul_softmax_backward_f32(const float *q, const float *k, const float *A,
+                                        const float *dA, float *dq, float *dk, int64_t B,
+                                        int64_t H, int64_t Tq, int64_t Tk, int64_t D, float scale)
+    void tl_matmul_softmax_backward_f64(const double *q, const double *k, const double *A,
+                                        const double *dA, double *dq, double *dk, int64_t B,
+                                        int64_t H, int64_t Tq, int64_t Tk, int64_t D, double scale)
+    void tl_attention_forward_f32(const float *q, const float *k, const float *v,
+                                  const uint8_t *key_mask, float *out, float *lse, int64_t B,
+                                  int64_t H, int64_t Tq, int64_t Tk, int64_t D, int64_t Dv,
+                                  float scale, int causal)
+    void tl_attention_forward_f64(const double *q, const double *k, const double *v,
+                                  const uint8_t *key_mask, double *out, double *lse, int64_t B,
+                                  int64_t H, int64_t Tq, int64_t Tk, int64_t D, int64_t Dv,
+                                  double scale, int causal)
+    void tl_attention_backward_f32(const float *q, const float *k, const float *v,
+                                   const uint8_t *key_mask, const float *out, const float *lse,
+                                   const float *dout, float *dq, float *dk, float *dv, int64_t B,
+                                   int64_t H, int64_t Tq, int64_t Tk, int64_t D, int64_t Dv,
+                                   float scale, int causal)
+    void tl_attention_backward_f64(const double *q, const double *k, const double *v,
+                                   const uint8_t *key_mask, const double *out, const double *lse,
+                                   const double *dout, double *dq, double *dk, double *dv,
+                                   int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D,
+                                   int64_t Dv, double scale, int causal)
     int tl_has_openmp()
     int tl_max_threads()
 
@@ -55,3 +85,88 @@ def softmax_backward(const real[:, ::1] y, const real[:, ::1] dy, real[:, ::1] d
             tl_softmax_backward_f32(&y[0, 0], &dy[0, 0], &dx[0, 0], rows, n)
         else:
             tl_softmax_backward_f64(&y[0, 0], &dy[0, 0], &dx[0, 0], rows, n)
+
+
+cdef const uint8_t *_mask_ptr(const uint8_t[:, ::1] key_mask):
+    return NULL if key_mask is None or key_mask.shape[1] == 0 else &key_mask[0, 0]
+
+
+def matmul_softmax_forward(const real[:, :, :, ::1] q, const real[:, :, :, ::1] k,
+                           const uint8_t[:, ::1] key_mask, real[:, :, :, ::1] A,
+                           double scale, bint causal):
+    """A = softmax(scale q k^T + mask), fused (E3.2, S3). q (B,H,Tq,D), k (B,H,Tk,D),
+    key_mask (B, Tk) uint8 or None, A (B,H,Tq,Tk) written."""
+    cdef int64_t B = q.shape[0], H = q.shape[1], Tq = q.shape[2], D = q.shape[3], Tk = k.shape[2]
+    cdef const uint8_t *keep = _mask_ptr(key_mask)
+    if B * H * Tq * Tk * D == 0:
+        return
+    with nogil:
+        if real is float:
+            tl_matmul_softmax_forward_f32(&q[0, 0, 0, 0], &k[0, 0, 0, 0],
+                                          keep, &A[0, 0, 0, 0], B, H, Tq, Tk, D, <float>scale, causal)
+        else:
+            tl_matmul_softmax_forward_f64(&q[0, 0, 0, 0], &k[0, 0, 0, 0],
+                                          keep, &A[0, 0, 0, 0], B, H, Tq, Tk, D, scale, causal)
+
+
+def matmul_softmax_backward(const real[:, :, :, ::1] q, const real[:, :, :, ::1] k,
+                            const real[:, :, :, ::1] A, const real[:, :, :, ::1] dA,
+                            real[:, :, :, ::1] dq, real[:, :, :, ::1] dk, double scale):
+    """dq, dk of the fused matmul-softmax (E3.2, S1); dq, dk written."""
+    cdef int64_t B = q.shape[0], H = q.shape[1], Tq = q.shape[2], D = q.shape[3], Tk = k.shape[2]
+    if B * H * Tq * Tk * D == 0:
+        return
+    with nogil:
+        if real is float:
+            tl_matmul_softmax_backward_f32(&q[0, 0, 0, 0], &k[0, 0, 0, 0], &A[0, 0, 0, 0],
+                                           &dA[0, 0, 0, 0], &dq[0, 0, 0, 0], &dk[0, 0, 0, 0],
+                                           B, H, Tq, Tk, D, <float>scale)
+        else:
+            tl_matmul_softmax_backward_f64(&q[0, 0, 0, 0], &k[0, 0, 0, 0], &A[0, 0, 0, 0],
+                                           &dA[0, 0, 0, 0], &dq[0, 0, 0, 0], &dk[0, 0, 0, 0],
+                                           B, H, Tq, Tk, D, scale)
+
+
+def attention_forward(const real[:, :, :, ::1] q, const real[:, :, :, ::1] k,
+                      const real[:, :, :, ::1] v, const uint8_t[:, ::1] key_mask,
+                      real[:, :, :, ::1] out, real[:, :, ::1] lse, double scale, bint causal):
+    """Tiled attention with an online softmax (E3.2, E3.3, S3). q (B,H,Tq,D), k (B,H,Tk,D),
+    v (B,H,Tk,Dv); out (B,H,Tq,Dv) and the row log-sum-exp lse (B,H,Tq) written."""
+    cdef int64_t B = q.shape[0], H = q.shape[1], Tq = q.shape[2], D = q.shape[3]
+    cdef int64_t Tk = k.shape[2], Dv = v.shape[3]
+    cdef const uint8_t *keep = _mask_ptr(key_mask)
+    if B * H * Tq * Tk * D * Dv == 0:
+        return
+    with nogil:
+        if real is float:
+            tl_attention_forward_f32(&q[0, 0, 0, 0], &k[0, 0, 0, 0], &v[0, 0, 0, 0], keep,
+                                     &out[0, 0, 0, 0], &lse[0, 0, 0], B, H, Tq, Tk, D, Dv,
+                                     <float>scale, causal)
+        else:
+            tl_attention_forward_f64(&q[0, 0, 0, 0], &k[0, 0, 0, 0], &v[0, 0, 0, 0], keep,
+                                     &out[0, 0, 0, 0], &lse[0, 0, 0], B, H, Tq, Tk, D, Dv,
+                                     scale, causal)
+
+
+def attention_backward(const real[:, :, :, ::1] q, const real[:, :, :, ::1] k,
+                       const real[:, :, :, ::1] v, const uint8_t[:, ::1] key_mask,
+                       const real[:, :, :, ::1] out, const real[:, :, ::1] lse,
+                       const real[:, :, :, ::1] dout, real[:, :, :, ::1] dq,
+                       real[:, :, :, ::1] dk, real[:, :, :, ::1] dv, double scale, bint causal):
+    """dq, dk, dv of tiled attention, recomputing A from q, k and lse (E3.2, E3.3, S1); written."""
+    cdef int64_t B = q.shape[0], H = q.shape[1], Tq = q.shape[2], D = q.shape[3]
+    cdef int64_t Tk = k.shape[2], Dv = v.shape[3]
+    cdef const uint8_t *keep = _mask_ptr(key_mask)
+    if B * H * Tq * Tk * D * Dv == 0:
+        return
+    with nogil:
+        if real is float:
+            tl_attention_backward_f32(&q[0, 0, 0, 0], &k[0, 0, 0, 0], &v[0, 0, 0, 0], keep,
+                                      &out[0, 0, 0, 0], &lse[0, 0, 0], &dout[0, 0, 0, 0],
+                                      &dq[0, 0, 0, 0], &dk[0, 0, 0, 0], &dv[0, 0, 0, 0],
+                                      B, H, Tq, Tk, D, Dv, <float>scale, causal)
+        else:
+            tl_attention_backward_f64(&q[0, 0, 0, 0], &k[0, 0, 0, 0], &v[0, 0, 0, 0], keep,
+                                      &out[0, 0, 0, 0], &lse[0, 0, 0], &dout[0, 0, 0, 0],
+                                      &dq[0, 0, 0, 0], &dk[0, 0, 0, 0], &dv[0, 0, 0, 0],
+                                      B, H, Tq, Tk, D, Dv, scale, causal)

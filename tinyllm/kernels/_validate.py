@@ -27,6 +27,8 @@ def qk(q, k, key_mask, scale):
         raise ValueError(f"attention: q and k must be (B, H, T, D), got {q.shape} and {k.shape}")
     if q.shape[:2] != k.shape[:2] or q.shape[3] != k.shape[3]:
         raise ValueError(f"attention: q {q.shape} and k {k.shape} must agree in B, H and D")
+    if q.shape[3] == 0:
+        raise ValueError(f"attention: the head dimension D must be at least 1, got q {q.shape}")
     mask = None
     if key_mask is not None:
         key_mask = np.asarray(key_mask)

@@ -40,3 +40,63 @@ def softmax_backward(dy, cache):
     dx = np.empty_like(dy2)
     _C.softmax_backward(y.reshape(-1, y.shape[-1]), dy2, dx)
     return dx.reshape(y.shape)
+
+
+def _alloc(shape, dtype, *dims):
+    """Output buffer: np.empty, or zeros when a size is 0 (the kernel then writes nothing)."""
+    return np.zeros(shape, dtype) if 0 in dims else np.empty(shape, dtype)
+
+
+def matmul_softmax_forward(q, k, causal=False, key_mask=None, scale=None):
+    """A = softmax(scale q k^T + mask), fused in C (E3.2, S3).
+
+    q (B, H, Tq, D), k (B, H, Tk, D), key_mask (B, Tk) bool -> A (B, H, Tq, Tk), cache.
+    """
+    check_available()
+    q, k, mask, scale = _validate.qk(q, k, key_mask, scale)
+    B, H, Tq, D = q.shape
+    Tk = k.shape[2]
+    A = _alloc((B, H, Tq, Tk), q.dtype, B, H, Tq, Tk, D)
+    _C.matmul_softmax_forward(q, k, mask, A, scale, bool(causal))
+    return A, {"q": q, "k": k, "A": A, "scale": scale}
+
+
+def matmul_softmax_backward(dA, cache):
+    """Backward of the fused E3.2: dS = A (dA - <dA, A>), dq = scale dS k, dk = scale dS^T q."""
+    q, k, A, scale = cache["q"], cache["k"], cache["A"], cache["scale"]
+    dA = _validate.grad_like("dA", dA, A)
+    dq = _alloc(q.shape, q.dtype, *A.shape)
+    dk = _alloc(k.shape, k.dtype, *A.shape)
+    _C.matmul_softmax_backward(q, k, A, dA, dq, dk, scale)
+    return dq, dk
+
+
+def attention_forward(q, k, v, causal=False, key_mask=None, scale=None):
+    """softmax(scale q k^T + mask) v with key tiles and an online softmax (E3.2, E3.3, S3).
+
+    q (B, H, Tq, D), k (B, H, Tk, D), v (B, H, Tk, Dv), key_mask (B, Tk) bool
+    -> out (B, H, Tq, Dv), cache holding q, k, v, out and lse (B, H, Tq); no (Tq, Tk) matrix.
+    """
+    check_available()
+    q, k, mask, scale = _validate.qk(q, k, key_mask, scale)
+    v = _validate.v_like(v, q, k)
+    B, H, Tq, D = q.shape
+    Tk, Dv = k.shape[2], v.shape[3]
+    out = _alloc((B, H, Tq, Dv), q.dtype, B, H, Tq, Tk, Dv)
+    lse = np.full((B, H, Tq), -np.inf, q.dtype)
+    _C.attention_forward(q, k, v, mask, out, lse, scale, bool(causal))
+    return out, {"q": q, "k": k, "v": v, "mask": mask, "out": out, "lse": lse, "scale": scale,
+                 "causal": bool(causal)}
+
+
+def attention_backward(dout, cache):
+    """Backward of E3.3 and E3.2, recomputing A tile by tile from q, k and lse -> dq, dk, dv."""
+    q, k, v = cache["q"], cache["k"], cache["v"]
+    out = cache["out"]
+    dout = _validate.grad_like("dout", dout, out)
+    dq = _alloc(q.shape, q.dtype, *out.shape, k.shape[2])
+    dk = _alloc(k.shape, k.dtype, *out.shape, k.shape[2])
+    dv = _alloc(v.shape, v.dtype, *out.shape, k.shape[2])
+    _C.attention_backward(q, k, v, cache["mask"], out, cache["lse"], dout, dq, dk, dv,
+                          cache["scale"], cache["causal"])
+    return dq, dk, dv
