@@ -1,0 +1,138 @@
+"""What GPT and BERT share: a dict of named parameters, initialisation, train/eval mode, dtype, and the
+selection of gradients a caller asked for (``wrt``)."""
+
+import numpy as np
+
+from tinyllm.models.block import attention_kernel
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def check_dtype(dtype):
+    """float32 or float64 -> np.dtype; anything else is a TypeError."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
+    if dt not in _FLOATS:
+        raise TypeError(f"dtype must be float32 or float64, got {dt}")
+    return dt
+
+
+class Model:
+    """Base class: ``params`` (name -> ndarray), ``config``, ``dtype``, ``training``.
+
+    A model starts in training mode (dropout active when config.dropout > 0), as in PyTorch;
+    ``from_pretrained`` returns it in evaluation mode.
+    """
+
+    config_class = None
+
+    def __init__(self, config, seed=0, dtype=np.float32, params=None):
+        if not isinstance(config, self.config_class):
+            raise TypeError(f"config must be a {self.config_class.__name__}, got {type(config).__name__}")
+        self.config = config
+        self.dtype = check_dtype(dtype)
+        self.training = True
+        self._rng = np.random.default_rng([int(seed), 1])   # dropout masks when no rng= is given
+        self.params = self._init_params(np.random.default_rng(int(seed))) if params is None else \
+            self._check_params(params)
+
+    # ------------------------------------------------------------ parameters
+
+    def param_shapes(self):
+        """name -> shape of every parameter."""
+        raise NotImplementedError
+
+    def _check_params(self, params):
+        """Given parameters must have exactly the expected names, shapes and the model's dtype."""
+        shapes = self.param_shapes()
+        missing, extra = sorted(set(shapes) - set(params)), sorted(set(params) - set(shapes))
+        if missing or extra:
+            raise ValueError(f"params: missing {missing}, unexpected {extra}")
+        for name, shape in shapes.items():
+            a = params[name]
+            if not isinstance(a, np.ndarray) or a.shape != shape or a.dtype != self.dtype:
+                got = (a.shape, a.dtype) if isinstance(a, np.ndarray) else type(a).__name__
+                raise ValueError(f"params[{name!r}] must be an array of shape {shape} and dtype {self.dtype}, got {got}")
+        return dict(params)
+
+    def _init_params(self, rng):
+        """Random initial parameters: LayerNorm gamma = 1 and beta = 0, zero biases, and normal
+        weights. With config.init_std set (GPT-2 and BERT use 0.02) every weight and embedding has
+        that standard deviation; by default (None) it scales with the width: 1/sqrt(C_in) for a
+        (C_in, C_out) weight and 1/sqrt(d_model) for an embedding table, which keeps activations
+        and gradients of order one at any width (and well above round-off in a gradient check).
+        GPT-2 also scales the residual output projections W_O and W_2 by 1/sqrt(2 n_layer)."""
+        params = {}
+        fixed = self.config.init_std
+        for name, shape in self.param_shapes().items():
+            leaf = name.rsplit(".", 1)[-1]
+            if leaf == "gamma":
+                params[name] = np.ones(shape, self.dtype)
+            elif leaf in ("beta", "out_bias") or leaf.startswith("b_") or leaf == "b":
+                params[name] = np.zeros(shape, self.dtype)
+            else:
+                fan_in = shape[0] if leaf.startswith("W") else shape[1]   # W: (C_in, C_out); tables: (N, C)
+                std = fixed if fixed is not None else 1.0 / np.sqrt(fan_in)
+                if leaf in ("W_O", "W_2"):
+                    std *= self._residual_scale()
+                params[name] = (rng.standard_normal(shape) * std).astype(self.dtype)
+        return params
+
+    def _residual_scale(self):
+        return 1.0
+
+    def _block_params(self, i):
+        prefix = f"h.{i}."
+        return {k[len(prefix):]: v for k, v in self.params.items() if k.startswith(prefix)}
+
+    def num_params(self):
+        """The number of scalar parameters (the tied output projection counted once)."""
+        return int(sum(p.size for p in self.params.values()))
+
+    # ------------------------------------------------------------ modes and dtypes
+
+    def train(self):
+        """Training mode: dropout on (when config.dropout > 0). Returns self."""
+        self.training = True
+        return self
+
+    def eval(self):
+        """Evaluation mode: dropout off. Returns self."""
+        self.training = False
+        return self
+
+    def astype(self, dtype):
+        """Convert every parameter to float32 or float64 in place; returns self."""
+        self.dtype = check_dtype(dtype)
+        self.params = {k: v.astype(self.dtype) for k, v in self.params.items()}
+        return self
+
+    # ------------------------------------------------------------ helpers for forward/backward
+
+    def _dropout_args(self, rng):
+        """Keyword arguments for the dropout ops: active only in training mode with dropout > 0."""
+        active = self.training and self.config.dropout > 0
+        if rng is not None and not isinstance(rng, np.random.Generator):
+            raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+        return dict(dropout=float(self.config.dropout) if active else 0.0,
+                    rng=(rng if rng is not None else self._rng) if active else None,
+                    training=active)
+
+    @staticmethod
+    def _kernel():
+        return attention_kernel()
+
+    def _wanted(self, wrt, extra=()):
+        """The gradient names a caller asked for: None = every parameter; else a subset of the
+        parameter names plus the optional inputs in `extra` (e.g. "inputs_embeds", "past_kv")."""
+        if wrt is None:
+            return set(self.params)
+        if isinstance(wrt, str):
+            wrt = [wrt]
+        wanted = set(wrt)
+        unknown = sorted(wanted - set(self.params) - set(extra))
+        if unknown:
+            raise ValueError(f"wrt: unknown names {unknown}; use parameter names or {sorted(extra)}")
+        return wanted

@@ -1,0 +1,185 @@
+"""GPT: the GPT-2 architecture, a causal language model trained with the autoregressive loss E3.6.
+
+    x_0 = E[idx] + P[positions]                        token + learned position embedding (S8)
+    x_l = Block_l(x_{l-1}), l = 1..L                   pre-LN blocks, causal attention (S7, S3, E3.1-E3.5)
+    logits = LN_f(x_L) E^T                             final LayerNorm, output projection tied to E (S8)
+    P(x_i | x_<i) = softmax(logits_{i-1})_{x_i}        trained with E3.6 (cross-entropy S2)
+
+Parameter names: ``tok_emb`` (V, C), ``pos_emb`` (max_len, C), ``h.{i}.ln_1.gamma``, ``h.{i}.attn.W_Q``
+... (see block.py), ``ln_f.gamma``, ``ln_f.beta``. Every weight is stored (C_in, C_out).
+"""
+
+import numpy as np
+
+from tinyllm.models import hf
+from tinyllm.models.base import Model, check_dtype
+from tinyllm.models.block import block_backward, block_forward, block_stack_shapes
+from tinyllm.models.config import GPTConfig
+from tinyllm.models.inputs import check_embeds, check_ids, check_labels, check_mask, check_past_kv
+from tinyllm.ops.dropout import dropout_backward, dropout_forward
+from tinyllm.ops.embedding import embedding_backward, embedding_forward
+from tinyllm.ops.layernorm import layernorm_backward, layernorm_forward
+from tinyllm.ops.linear import linear_backward, linear_forward
+from tinyllm.ops.losses import cross_entropy_backward, cross_entropy_forward
+
+
+def gpt_param_shapes(config):
+    """Parameter name -> shape of a GPT with this config."""
+    C = config.d_model
+    shapes = {"tok_emb": (config.vocab_size, C), "pos_emb": (config.max_len, C)}
+    shapes.update(block_stack_shapes(config))
+    shapes.update({"ln_f.gamma": (C,), "ln_f.beta": (C,)})
+    return shapes
+
+
+class GPT(Model):
+    """GPT-2 style causal LM with explicit forward and backward passes (no autograd).
+
+    >>> m = GPT(GPTConfig.preset("tiny", vocab_size=100), seed=0)
+    >>> logits = m.forward(idx)                          # (B, T) -> (B, T, V)
+    >>> loss, grads = m.loss_and_grads(idx, targets)     # E3.6 as a mean over non-ignored targets
+    """
+
+    config_class = GPTConfig
+
+    def param_shapes(self):
+        return gpt_param_shapes(self.config)
+
+    def _residual_scale(self):
+        return 1.0 / np.sqrt(2 * self.config.n_layer)
+
+    # ------------------------------------------------------------ public face
+
+    def forward(self, idx=None, attention_mask=None, rng=None, inputs_embeds=None, past_kv=None):
+        """Next-token logits. idx (B, T) int -> (B, T, V); logits[:, t] scores token t + 1.
+
+        attention_mask: optional (B, T) (or (B, P + T) with past_kv), 1 = real token, 0 = padding.
+        inputs_embeds: (B, T, C) used instead of the token embedding E[idx] (soft prompts, S12).
+        past_kv: optional per-layer (k, v) prefixes, each (B, H, P, D); positions then start at P.
+        """
+        logits, _ = self._forward(idx, attention_mask, rng, inputs_embeds, past_kv)
+        return logits
+
+    def forward_cached(self, idx, past_kv=None, attention_mask=None):
+        """Incremental decoding with a KV cache, always in evaluation mode (no dropout).
+
+        idx: (B, T) int, the new tokens; past_kv: None or the `present` of the previous call, a list
+        of n_layer pairs (k, v) each (B, H, P, D). Positions of the new tokens start at P.
+        Returns logits (B, T, V) and present: the list of (k, v) each (B, H, P + T, D).
+        """
+        training, self.training = self.training, False
+        try:
+            logits, cache = self._forward(idx, attention_mask, None, None, past_kv)
+        finally:
+            self.training = training
+        return logits, [c["present"] for c in cache["blocks"]]
+
+    def loss(self, idx, targets, attention_mask=None, rng=None):
+        """Mean cross-entropy (S2) of `targets` (B, T) under the model, -100 = ignored: E3.6 when
+        targets are the inputs shifted left (tinyllm.ops.causal_lm_targets)."""
+        logits, _ = self._forward(idx, attention_mask, rng, None, None)
+        targets = check_labels("targets", targets, logits.shape[:2], self.config.vocab_size)
+        return float(cross_entropy_forward(logits, targets)[0])
+
+    def loss_and_grads(self, idx, targets, attention_mask=None, rng=None, inputs_embeds=None,
+                       past_kv=None, wrt=None):
+        """The loss E3.6 (mean NLL over targets != -100, S2) and its gradients.
+
+        targets: (B, T) int, usually idx shifted left by one (tinyllm.ops.causal_lm_targets).
+        wrt: None = every parameter (grads has exactly params' keys and shapes); or a list of names
+             among the parameters and "inputs_embeds" (B, T, C) / "past_kv" (a list of (dk, dv)).
+        Returns (loss as a Python float, grads dict).
+        """
+        wanted = self._wanted(wrt, extra=("inputs_embeds", "past_kv"))
+        logits, cache = self._forward(idx, attention_mask, rng, inputs_embeds, past_kv)
+        targets = check_labels("targets", targets, logits.shape[:2], self.config.vocab_size)
+        loss, ce_cache = cross_entropy_forward(logits, targets)                # S2
+        dlogits = cross_entropy_backward(1.0, ce_cache)                        # (B, T, V)
+        grads = self._backward(dlogits, cache)
+        return float(loss), {k: v for k, v in grads.items() if k in wanted}
+
+    # ------------------------------------------------------------ forward and backward
+
+    def _forward(self, idx, attention_mask, rng, inputs_embeds, past_kv):
+        cfg, p = self.config, self.params
+        if (idx is None) == (inputs_embeds is None):
+            raise ValueError("pass exactly one of idx (B, T) or inputs_embeds (B, T, C)")
+        P = 0 if past_kv is None else check_past_kv(
+            "past_kv", past_kv, cfg.n_layer, cfg.n_head, cfg.head_dim, self.dtype)
+        if inputs_embeds is None:
+            idx = check_ids("idx", idx, cfg.vocab_size, cfg.max_len, past=P)
+            tok, c_tok = embedding_forward(idx, p["tok_emb"])                  # (B, T, C)  S8
+        else:
+            tok = check_embeds("inputs_embeds", inputs_embeds, cfg.d_model, self.dtype, cfg.max_len, P)
+            c_tok = None
+        B = tok.shape[0]
+        if past_kv is not None and past_kv[0][0].shape[0] != B:
+            raise ValueError(f"past_kv has batch size {past_kv[0][0].shape[0]} but the input has {B}")
+        T = tok.shape[1]
+        key_mask = None
+        if attention_mask is not None:
+            shape = (B, P + T) if (P and np.shape(attention_mask) == (B, P + T)) else (B, T)
+            key_mask = check_mask("attention_mask", attention_mask, shape)
+            if key_mask.shape[1] != P + T:
+                key_mask = np.concatenate([np.ones((B, P), bool), key_mask], axis=1)   # (B, P + T)
+        pos, c_pos = embedding_forward(np.arange(P, P + T), p["pos_emb"])      # (T, C)     S8
+        drop = self._dropout_args(rng)
+        x, c_drop = dropout_forward(tok + pos, drop["dropout"], drop["rng"], drop["training"])
+        kernel = self._kernel()
+        blocks = []
+        for i in range(cfg.n_layer):                                           # S7, pre-LN
+            x, c = block_forward(x, self._block_params(i), cfg.n_head, norm="pre", causal=True,
+                                 key_mask=key_mask, past_kv=None if past_kv is None else past_kv[i],
+                                 activation=cfg.activation, eps=cfg.layer_norm_eps, kernel=kernel, **drop)
+            blocks.append(c)
+        h, c_lnf = layernorm_forward(x, p["ln_f.gamma"], p["ln_f.beta"], cfg.layer_norm_eps)
+        logits, c_head = linear_forward(h, p["tok_emb"].T)                     # (B, T, V)  tied, S8
+        cache = {"tok": c_tok, "pos": c_pos, "drop": c_drop, "blocks": blocks, "lnf": c_lnf,
+                 "head": c_head}
+        return logits, cache
+
+    def _backward(self, dlogits, cache):
+        """Walk _forward in reverse. dlogits (B, T, V) -> grads for every parameter, plus
+        "inputs_embeds" (when the forward used them) and "past_kv" (when it had a past)."""
+        cfg = self.config
+        grads = {}
+        dh, dW_head, _ = linear_backward(dlogits, cache["head"])               # logits = h E^T
+        d_tok_emb = dW_head.T                                                  # (V, C)
+        dx, grads["ln_f.gamma"], grads["ln_f.beta"] = layernorm_backward(dh, cache["lnf"])
+        dpast = [None] * cfg.n_layer
+        for i in reversed(range(cfg.n_layer)):
+            dx, g, dpast[i] = block_backward(dx, cache["blocks"][i])
+            grads.update({f"h.{i}.{k}": v for k, v in g.items()})
+        dx = dropout_backward(dx, cache["drop"])                               # (B, T, C)
+        grads["pos_emb"] = embedding_backward(dx.sum(axis=0), cache["pos"])    # positions shared by the batch
+        if cache["tok"] is None:
+            grads["inputs_embeds"] = dx
+        else:
+            d_tok_emb = d_tok_emb + embedding_backward(dx, cache["tok"])       # the two uses of E (S8)
+        grads["tok_emb"] = d_tok_emb
+        if dpast[0] is not None:
+            grads["past_kv"] = dpast
+        return grads
+
+    # ------------------------------------------------------------ checkpoints
+
+    def save_pretrained(self, folder):
+        """Write a Hugging Face GPT2LMHeadModel folder (config.json + model.safetensors)."""
+        hf_config = self.config.to_hf()
+        hf_config["dtype"] = hf_config["torch_dtype"] = hf.hf_dtype_name(self.dtype)
+        hf.write_folder(folder, hf_config, hf.gpt_params_to_hf(self.params, self.config))
+
+    @classmethod
+    def from_pretrained(cls, folder, dtype=np.float32):
+        """Load a Hugging Face GPT2LMHeadModel / GPT2Model folder (or one written by save_pretrained).
+
+        Returns the model in evaluation mode; `model.skipped_keys` lists checkpoint entries that are
+        not parameters (attention-bias buffers)."""
+        hf_config, state = hf.read_folder(folder)
+        config = GPTConfig.from_hf(hf_config)
+        params, skipped = hf.gpt_params_from_hf(state, config, gpt_param_shapes(config))
+        dtype = check_dtype(dtype)
+        params = {k: np.ascontiguousarray(v, dtype=dtype) for k, v in params.items()}
+        model = cls(config, dtype=dtype, params=params)
+        model.skipped_keys = skipped
+        return model.eval()

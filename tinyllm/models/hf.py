@@ -1,0 +1,293 @@
+"""Hugging Face checkpoints: the only place where HF parameter names and layouts appear.
+
+A checkpoint is a folder with ``config.json`` and ``model.safetensors`` (or shards listed in
+``model.safetensors.index.json``). This module translates between HF state dicts and tinyllm's
+``params`` (article names, every weight stored as (C_in, C_out) so that y = x W + b, E3.1):
+
+- GPT-2 (GPT2LMHeadModel / GPT2Model): Conv1D weights are already (in, out); the fused
+  ``attn.c_attn`` (C, 3C) splits into W_Q, W_K, W_V; the LM head is tied to ``wte`` (S8).
+- BERT (BertForMaskedLM / BertModel): nn.Linear weights are (out, in) and are transposed; the MLM
+  decoder is tied to the word embeddings and only its bias is stored. A BertModel folder has no MLM
+  head and loads as an encoder only.
+
+Keys may carry the ``transformer.`` / ``bert.`` prefix or not. Buffers and heads tinyllm does not use
+(position_ids, attention bias buffers, the BERT pooler, the NSP head) are skipped and reported.
+"""
+
+import json
+import os
+
+import numpy as np
+
+from tinyllm.models.safetensors_io import load_file, save_file
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+INDEX_NAME = "model.safetensors.index.json"
+
+# tinyllm suffix, HF suffix, transpose? -- one Transformer block, excluding GPT-2's fused c_attn.
+_GPT_BLOCK = [
+    ("ln_1.gamma", "ln_1.weight", False),
+    ("ln_1.beta", "ln_1.bias", False),
+    ("attn.W_O", "attn.c_proj.weight", False),
+    ("attn.b_O", "attn.c_proj.bias", False),
+    ("ln_2.gamma", "ln_2.weight", False),
+    ("ln_2.beta", "ln_2.bias", False),
+    ("ffn.W_1", "mlp.c_fc.weight", False),
+    ("ffn.b_1", "mlp.c_fc.bias", False),
+    ("ffn.W_2", "mlp.c_proj.weight", False),
+    ("ffn.b_2", "mlp.c_proj.bias", False),
+]
+_GPT_TOP = [
+    ("tok_emb", "wte.weight", False),
+    ("pos_emb", "wpe.weight", False),
+    ("ln_f.gamma", "ln_f.weight", False),
+    ("ln_f.beta", "ln_f.bias", False),
+]
+_BERT_BLOCK = [
+    ("attn.W_Q", "attention.self.query.weight", True),
+    ("attn.b_Q", "attention.self.query.bias", False),
+    ("attn.W_K", "attention.self.key.weight", True),
+    ("attn.b_K", "attention.self.key.bias", False),
+    ("attn.W_V", "attention.self.value.weight", True),
+    ("attn.b_V", "attention.self.value.bias", False),
+    ("attn.W_O", "attention.output.dense.weight", True),
+    ("attn.b_O", "attention.output.dense.bias", False),
+    ("ln_1.gamma", "attention.output.LayerNorm.weight", False),
+    ("ln_1.beta", "attention.output.LayerNorm.bias", False),
+    ("ffn.W_1", "intermediate.dense.weight", True),
+    ("ffn.b_1", "intermediate.dense.bias", False),
+    ("ffn.W_2", "output.dense.weight", True),
+    ("ffn.b_2", "output.dense.bias", False),
+    ("ln_2.gamma", "output.LayerNorm.weight", False),
+    ("ln_2.beta", "output.LayerNorm.bias", False),
+]
+_BERT_TOP = [
+    ("tok_emb", "embeddings.word_embeddings.weight", False),
+    ("pos_emb", "embeddings.position_embeddings.weight", False),
+    ("seg_emb", "embeddings.token_type_embeddings.weight", False),
+    ("emb_ln.gamma", "embeddings.LayerNorm.weight", False),
+    ("emb_ln.beta", "embeddings.LayerNorm.bias", False),
+]
+_BERT_HEAD = [
+    ("mlm.dense.W", "cls.predictions.transform.dense.weight", True),
+    ("mlm.dense.b", "cls.predictions.transform.dense.bias", False),
+    ("mlm.ln.gamma", "cls.predictions.transform.LayerNorm.weight", False),
+    ("mlm.ln.beta", "cls.predictions.transform.LayerNorm.bias", False),
+    ("mlm.out_bias", "cls.predictions.bias", False),
+]
+# Stored by some checkpoints, not parameters of the architecture tinyllm implements.
+_GPT_SKIP_SUFFIXES = (".attn.bias", ".attn.masked_bias")
+_BERT_SKIP_PREFIXES = ("embeddings.position_ids", "pooler.", "cls.seq_relationship.")
+
+
+# ---------------------------------------------------------------- folders
+
+
+def read_folder(folder):
+    """-> (config.json dict, HF state dict name -> ndarray) of a checkpoint folder."""
+    folder = os.fspath(folder)
+    cfg_path = os.path.join(folder, CONFIG_NAME)
+    if not os.path.isfile(cfg_path):
+        raise FileNotFoundError(f"{folder!r} is not a checkpoint folder: no {CONFIG_NAME}")
+    with open(cfg_path, encoding="utf-8") as f:
+        hf_config = json.load(f)
+    single, index = os.path.join(folder, WEIGHTS_NAME), os.path.join(folder, INDEX_NAME)
+    if os.path.isfile(single):
+        state, _ = load_file(single)
+    elif os.path.isfile(index):
+        with open(index, encoding="utf-8") as f:
+            shards = sorted(set(json.load(f)["weight_map"].values()))
+        state = {}
+        for shard in shards:
+            state.update(load_file(os.path.join(folder, shard))[0])
+    else:
+        present = sorted(os.listdir(folder))
+        raise FileNotFoundError(
+            f"{folder!r} has no {WEIGHTS_NAME} (files: {present}); tinyllm reads safetensors only. "
+            "Convert a pytorch_model.bin with transformers: "
+            "AutoModel.from_pretrained(folder).save_pretrained(folder, safe_serialization=True)"
+        )
+    return hf_config, state
+
+
+def write_folder(folder, hf_config, state):
+    """Write config.json and model.safetensors (each atomically) into `folder`, creating it."""
+    folder = os.fspath(folder)
+    os.makedirs(folder, exist_ok=True)
+    save_file(state, os.path.join(folder, WEIGHTS_NAME), metadata={"format": "pt"})
+    tmp = os.path.join(folder, "." + CONFIG_NAME + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(hf_config, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, os.path.join(folder, CONFIG_NAME))
+
+
+def hf_dtype_name(dtype):
+    """NumPy float dtype -> the "dtype"/"torch_dtype" string of config.json."""
+    return {np.dtype(np.float32): "float32", np.dtype(np.float64): "float64", np.dtype(np.float16): "float16"}[
+        np.dtype(dtype)
+    ]
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _strip_prefix(state, prefix):
+    """Remove `prefix` from every key that has it; keys of the other layout are kept unchanged."""
+    if any(k.startswith(prefix) for k in state):
+        return {(k[len(prefix) :] if k.startswith(prefix) else k): v for k, v in state.items()}
+    return dict(state)
+
+
+def _take(state, hf_key, shape, transpose, used):
+    """Pop one HF tensor, check its shape, return it in tinyllm layout."""
+    if hf_key not in state:
+        return None
+    arr = state[hf_key]
+    expected = tuple(shape[::-1]) if transpose else tuple(shape)
+    if tuple(arr.shape) != expected:
+        raise ValueError(
+            f"checkpoint tensor {hf_key!r} has shape {tuple(arr.shape)}, expected {expected} for this config"
+        )
+    used.add(hf_key)
+    return np.ascontiguousarray(arr.T) if transpose else arr
+
+
+def _fill(params, state, table, shapes, prefix_t, prefix_hf, used, missing):
+    for t_name, hf_name, transpose in table:
+        arr = _take(state, prefix_hf + hf_name, shapes[prefix_t + t_name], transpose, used)
+        if arr is None:
+            missing.append(prefix_hf + hf_name)
+        else:
+            params[prefix_t + t_name] = arr
+
+
+def _check_leftovers(state, used, missing, skip):
+    """Raise on missing or unexpected keys; return the skipped ones."""
+    skipped = sorted(k for k in state if k not in used and skip(k))
+    unexpected = sorted(k for k in state if k not in used and not skip(k))
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing keys {missing}")
+        if unexpected:
+            parts.append(f"unexpected keys {unexpected}")
+        raise ValueError("checkpoint does not match the config: " + "; ".join(parts))
+    return skipped
+
+
+# ---------------------------------------------------------------- GPT-2
+
+
+def gpt_params_from_hf(state, cfg, shapes):
+    """HF GPT2LMHeadModel / GPT2Model state dict -> (tinyllm params, skipped HF keys).
+
+    `shapes` maps every tinyllm parameter name to its shape (from a freshly built model).
+    """
+    state = _strip_prefix(state, "transformer.")
+    C = cfg.d_model
+    params, used, missing = {}, set(), []
+    _fill(params, state, _GPT_TOP, shapes, "", "", used, missing)
+    for i in range(cfg.n_layer):
+        _fill(params, state, _GPT_BLOCK, shapes, f"h.{i}.", f"h.{i}.", used, missing)
+        w = _take(state, f"h.{i}.attn.c_attn.weight", (C, 3 * C), False, used)
+        b = _take(state, f"h.{i}.attn.c_attn.bias", (3 * C,), False, used)
+        if w is None or b is None:
+            missing += [k for k, a in ((f"h.{i}.attn.c_attn.weight", w), (f"h.{i}.attn.c_attn.bias", b)) if a is None]
+            continue
+        # c_attn computes [Q | K | V] = x W_c + b_c in one matmul (E3.1); split it column-wise.
+        for j, s in enumerate("QKV"):
+            params[f"h.{i}.attn.W_{s}"] = np.ascontiguousarray(w[:, j * C : (j + 1) * C])
+            params[f"h.{i}.attn.b_{s}"] = b[j * C : (j + 1) * C].copy()
+    if "lm_head.weight" in state:
+        head = state["lm_head.weight"]
+        if "tok_emb" in params and not np.array_equal(head, params["tok_emb"]):
+            raise ValueError(
+                "checkpoint tensor 'lm_head.weight' differs from 'wte.weight': tinyllm's GPT ties the LM head (S8)"
+            )
+        used.add("lm_head.weight")
+    skipped = _check_leftovers(state, used, missing, lambda k: k.endswith(_GPT_SKIP_SUFFIXES))
+    return params, skipped
+
+
+def gpt_params_to_hf(params, cfg):
+    """tinyllm GPT params -> HF GPT2LMHeadModel state dict (tied head not stored, as transformers does)."""
+    state = {}
+    for t_name, hf_name, _ in _GPT_TOP:
+        state["transformer." + hf_name] = params[t_name]
+    for i in range(cfg.n_layer):
+        p = f"h.{i}."
+        for t_name, hf_name, _ in _GPT_BLOCK:
+            state["transformer." + p + hf_name] = params[p + t_name]
+        state[f"transformer.h.{i}.attn.c_attn.weight"] = np.concatenate(
+            [params[p + "attn.W_Q"], params[p + "attn.W_K"], params[p + "attn.W_V"]], axis=1
+        )
+        state[f"transformer.h.{i}.attn.c_attn.bias"] = np.concatenate(
+            [params[p + "attn.b_Q"], params[p + "attn.b_K"], params[p + "attn.b_V"]]
+        )
+    return state
+
+
+# ---------------------------------------------------------------- BERT
+
+
+def _bert_legacy_names(state):
+    """Old TF-converted checkpoints name LayerNorm parameters gamma/beta; transformers renames them too."""
+    out = {}
+    for k, v in state.items():
+        if k.endswith(".gamma"):
+            k = k[: -len(".gamma")] + ".weight"
+        elif k.endswith(".beta"):
+            k = k[: -len(".beta")] + ".bias"
+        out[k] = v
+    return out
+
+
+def bert_params_from_hf(state, cfg, shapes):
+    """HF BertForMaskedLM / BertModel state dict -> (tinyllm params, has_mlm_head, skipped HF keys).
+
+    `shapes` maps every tinyllm parameter name (MLM head included) to its shape.
+    """
+    state = _bert_legacy_names(_strip_prefix(state, "bert."))
+    params, used, missing = {}, set(), []
+    _fill(params, state, _BERT_TOP, shapes, "", "", used, missing)
+    for i in range(cfg.n_layer):
+        _fill(params, state, _BERT_BLOCK, shapes, f"h.{i}.", f"encoder.layer.{i}.", used, missing)
+    has_head = any(k.startswith("cls.predictions.") for k in state)
+    if has_head:
+        if "cls.predictions.bias" not in state and "cls.predictions.decoder.bias" in state:
+            state["cls.predictions.bias"] = state.pop("cls.predictions.decoder.bias")
+        _fill(params, state, _BERT_HEAD, shapes, "", "", used, missing)
+        if "cls.predictions.decoder.bias" in state:
+            if "mlm.out_bias" in params and not np.array_equal(state["cls.predictions.decoder.bias"], params["mlm.out_bias"]):
+                raise ValueError("checkpoint tensor 'cls.predictions.decoder.bias' differs from 'cls.predictions.bias'")
+            used.add("cls.predictions.decoder.bias")
+        if "cls.predictions.decoder.weight" in state:
+            emb = state.get("embeddings.word_embeddings.weight")
+            if emb is not None and not np.array_equal(state["cls.predictions.decoder.weight"], emb):
+                raise ValueError(
+                    "checkpoint tensor 'cls.predictions.decoder.weight' differs from the word embeddings: "
+                    "tinyllm's BERT ties the MLM decoder (S8)"
+                )
+            used.add("cls.predictions.decoder.weight")
+    skipped = _check_leftovers(state, used, missing, lambda k: k.startswith(_BERT_SKIP_PREFIXES))
+    return params, has_head, skipped
+
+
+def bert_params_to_hf(params, cfg, with_mlm_head):
+    """tinyllm BERT params -> HF state dict: BertForMaskedLM layout (``bert.`` prefix, ``cls.`` head)
+    when `with_mlm_head`, else BertModel layout (no prefix)."""
+    prefix = "bert." if with_mlm_head else ""
+    state = {}
+    for t_name, hf_name, transpose in _BERT_TOP:
+        state[prefix + hf_name] = params[t_name]
+    for i in range(cfg.n_layer):
+        for t_name, hf_name, transpose in _BERT_BLOCK:
+            arr = params[f"h.{i}." + t_name]
+            state[f"{prefix}encoder.layer.{i}.{hf_name}"] = np.ascontiguousarray(arr.T) if transpose else arr
+    if with_mlm_head:
+        for t_name, hf_name, transpose in _BERT_HEAD:
+            arr = params[t_name]
+            state[hf_name] = np.ascontiguousarray(arr.T) if transpose else arr
+    return state
