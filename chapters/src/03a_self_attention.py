@@ -337,3 +337,109 @@ errors = check_op(ops.multihead_attention_forward, ops.multihead_attention_backw
                   ["x", "W_Q", "W_K", "W_V", "W_O", "b_Q", "b_V", "b_O"], n_head=h, causal=True)
 print("  ".join(f"d{n}: {e:.1e}" for n, e in errors.items()))
 assert max(errors.values()) < TOL
+
+# %% [markdown]
+# ## E3.6 — the autoregressive objective (GPT)
+#
+# $$L(\theta) = -\sum_{i=1}^{n} \log P(x_i \mid x_{<i};\theta) \qquad\text{(E3.6, §3.1)}$$
+#
+# A decoder reads the whole sequence at once, with the causal mask (S3) in every attention layer.
+# Its output at position $t$ has seen $x_1,\ldots,x_t$ only, so it can serve as the distribution
+# of the next token $x_{t+1}$: one forward pass yields every factor of the sum. The targets are the
+# inputs shifted left by one (`ops.causal_lm_targets`); the last position has nothing to predict
+# and is marked -100 (ignored), and the first token, which has no context, is not predicted.
+# `tinyllm` reports the **mean** over the $n-1$ predicted tokens (the scale optimisers like); the
+# article's sum is that mean times $n-1$.
+#
+# Below, a tiny random GPT (2 layers, 2 heads, width 16, vocabulary of 11) computes it.
+
+# %%
+from tinyllm import GPT, GPTConfig
+from tinyllm.gradcheck import check_model
+
+n_vocab = 11
+gpt = GPT(GPTConfig(vocab_size=n_vocab, n_layer=2, n_head=2, d_model=16, max_len=8, dropout=0.0),
+          seed=0, dtype=np.float64)
+x = np.array([[1, 4, 2, 9, 3, 7]])                       # (B, n) = (1, 6) token ids
+n = x.shape[1]
+logits = gpt.forward(x)                                  # (1, n, V): logits[0, t] scores token t + 1
+targets = ops.causal_lm_targets(x)                       # (1, n): x shifted left, last = -100
+L_mean, _ = ops.causal_lm_loss_forward(logits, x)        # E3.6 as a mean over n - 1 tokens
+
+# the article's sum by hand (0-based: token t is predicted from the output at t - 1)
+L_sum = -sum(math.log(softmax_rows(logits[0, t - 1])[x[0, t]]) for t in range(1, n))
+assert math.isclose(L_mean * (n - 1), L_sum, rel_tol=1e-12)
+loss, grads = gpt.loss_and_grads(x, targets)
+assert math.isclose(loss, L_mean, rel_tol=1e-12)
+
+# causality: changing the last token changes no earlier prediction
+x_changed = x.copy()
+x_changed[0, -1] = 0
+assert np.allclose(gpt.forward(x_changed)[0, :-1], logits[0, :-1])
+print("targets:", targets[0], f"  L = {L_sum:.4f} (sum of {n - 1} terms), mean {L_mean:.4f}")
+
+# %% [markdown]
+# Training follows the gradient of E3.6 with respect to every parameter. `check_model` compares
+# the model's hand-written backward pass with central differences on a few entries of each
+# parameter tensor (same tolerance as above, $10^{-7}$).
+
+# %%
+errors = check_model(lambda: gpt.loss_and_grads(x, targets), gpt.params, n_samples=3)
+print(f"{len(errors)} parameter tensors, largest relative error {max(errors.values()):.1e}")
+assert max(errors.values()) < TOL
+
+# %% [markdown]
+# ## E3.7 — the autoencoding objective (BERT)
+#
+# $$L(\theta) = -\sum_{i=1}^{n} \log P(x_i \mid x_{\setminus i};\theta) \qquad\text{(E3.7, §3.1)}$$
+#
+# An encoder such as BERT attends in both directions, so every position sees every token, its own
+# included; it cannot simply be asked to predict what it can see. Instead some positions are
+# corrupted, here replaced by a `[MASK]` token (the full recipe is S10, chapter 3b), and the model
+# predicts the original tokens from everything else, $x_{\setminus i}$. The sum runs over the
+# masked positions only: the labels hold the original token there and -100 everywhere else.
+
+# %%
+from tinyllm import BERT, BERTConfig
+
+bert = BERT(BERTConfig(vocab_size=n_vocab, n_layer=2, n_head=2, d_model=16, max_len=8,
+                       type_vocab_size=2, dropout=0.0), seed=0, dtype=np.float64)
+MASK = 10                                                # the id we reserve for [MASK] in this toy vocabulary
+masked = [1, 4]                                          # positions to hide
+x_in = x.copy()
+x_in[0, masked] = MASK                                   # the corrupted input
+labels = np.full_like(x, -100)
+labels[0, masked] = x[0, masked]                         # (1, n): targets only where masked
+logits_b = bert.forward(x_in)                            # (1, n, V)
+L_mean, _ = ops.masked_lm_loss_forward(logits_b, labels) # E3.7 as a mean over masked tokens
+
+L_sum = -sum(math.log(softmax_rows(logits_b[0, i])[x[0, i]]) for i in masked)
+assert math.isclose(L_mean * len(masked), L_sum, rel_tol=1e-12)
+assert math.isclose(bert.loss_and_grads(x_in, labels)[0], L_mean, rel_tol=1e-12)
+
+# both directions: the prediction at position 1 depends on the token at the end
+x_in_changed = x_in.copy()
+x_in_changed[0, -1] = 0
+assert not np.allclose(bert.forward(x_in_changed)[0, 1], logits_b[0, 1])
+print("labels:", labels[0], f"  L = {L_sum:.4f} (sum over {len(masked)} masked tokens)")
+
+errors = check_model(lambda: bert.loss_and_grads(x_in, labels), bert.params, n_samples=3)
+print(f"{len(errors)} parameter tensors, largest relative error {max(errors.values()):.1e}")
+assert max(errors.values()) < TOL
+
+# %% [markdown]
+# ## Summary
+#
+# | ID | formula | computed by |
+# |---|---|---|
+# | E3.1 | $Q = XW^Q,\ K = XW^K,\ V = XW^V$ | `ops.linear_forward` (inside `ops.multihead_attention_forward`) |
+# | E3.2 | $A = \mathrm{softmax}(QK^\top/\sqrt d)$ | `ops.matmul_softmax_forward` |
+# | E3.3 | $\mathrm{Attention}(Q,K,V) = AV$ | `ops.attention_forward` |
+# | E3.4 | $\mathrm{Concat}(\mathrm{head}_1..\mathrm{head}_h)W^O$ | `ops.multihead_attention_forward`, `ops.merge_heads` |
+# | E3.5 | $\mathrm{head}_i = \mathrm{Attention}(QW_i^Q, KW_i^K, VW_i^V)$ | `ops.split_heads` + `ops.attention_forward` |
+# | S3 | causal and padding masks | `causal=`, `key_mask=` of the attention ops |
+# | E3.6 | $-\sum_i \log P(x_i\mid x_{<i})$ | `ops.causal_lm_loss_forward`, `GPT.loss_and_grads` |
+# | E3.7 | $-\sum_{i\ \text{masked}} \log P(x_i\mid x_{\setminus i})$ | `ops.masked_lm_loss_forward`, `BERT.loss_and_grads` |
+#
+# Chapter 4 goes one level down: where the losses come from (maximum likelihood, E4.1) and the
+# pieces around attention (softmax, LayerNorm, GELU, the feed-forward network, residuals, embeddings).
