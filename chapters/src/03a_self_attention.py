@@ -395,7 +395,7 @@ assert max(errors.values()) < TOL
 #
 # An encoder such as BERT attends in both directions, so every position sees every token, its own
 # included; it cannot simply be asked to predict what it can see. Instead some positions are
-# corrupted, here replaced by a `[MASK]` token (the full recipe is S10, chapter 3b), and the model
+# corrupted, here replaced by a `[MASK]` token (S10 gives the full corruption recipe), and the model
 # predicts the original tokens from everything else, $x_{\setminus i}$. The sum runs over the
 # masked positions only: the labels hold the original token there and -100 everywhere else.
 

@@ -410,8 +410,8 @@ assert all(np.allclose(mine, theirs[0, 0]) for mine, theirs in zip((dQ, dK, dV),
 # $b^K$ is. The loss does not depend on $b^K$, and its gradient is exactly zero. The backward pass
 # agrees without knowing it: $db^K = \sum_j dk_j = \frac{1}{\sqrt d}\sum_i q_i \sum_j dS_{ij}$, and each
 # row of $dS$ sums to zero ($J\mathbf 1 = 0$ in section 3). The query bias enjoys no such luck:
-# $b^Q \cdot k_j$ varies with $j$. (GPT-2 and BERT carry a key bias all the same; it is harmless
-# weight that never trains.)
+# $b^Q \cdot k_j$ varies with $j$. (GPT-2 and BERT carry a key bias all the same; it receives no
+# gradient, so only weight decay ever moves it.)
 
 # %%
 inputs = {"x": rng.standard_normal((2, 5, C_)), **Ws, **bs}
