@@ -5,6 +5,7 @@ when accepted, unless ``TINYLLM_PORTABLE=1`` (set it when building a wheel for o
 Everything else about the package lives in pyproject.toml.
 """
 
+import glob
 import os
 import sys
 import tempfile
@@ -58,6 +59,7 @@ class BuildExt(build_ext):
 extension = Extension(
     "tinyllm._C",
     sources=["tinyllm/_C.pyx", "csrc/kernels_f32.c", "csrc/kernels_f64.c"],
+    depends=sorted(glob.glob("csrc/*.c") + glob.glob("csrc/*.h")),   # the included bodies too
     include_dirs=["csrc", np.get_include()],
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
 )

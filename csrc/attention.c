@@ -19,70 +19,90 @@
  *     dQ_i = scale * sum_j dS_ij k_j        dK_j = scale * sum_i dS_ij q_i
  *
  * so its memory is O(T) per row. A row with no visible key has lse = -inf, out = 0 and no gradient.
- * OpenMP: forward over (b, h, query block) tasks, backward over (b, h) (each owns its dK, dV, dQ). */
+ *
+ * Layout: a score tile is kept transposed, ST[j][i] for key j and query i (TL_BK x TL_BQ), computed
+ * as K_tile (scale Q_block)^T. Then the per-row max, exp and sum of the online softmax run across
+ * the rows of ST, vectorised over the queries i, and no tile of K or V needs transposing; the
+ * products that want A itself read ST through the transposed-A form of FN(gemm).
+ * OpenMP: forward over (b, h, query block) tasks, backward over (b, h) (each owns its dK, dV, dQ).
+ * Both return 0, or -1 when scratch memory could not be allocated. */
 
-void FN(tl_attention_forward)(const REAL *q, const REAL *k, const REAL *v,
-                              const uint8_t *key_mask, REAL *out, REAL *lse, int64_t B,
-                              int64_t H, int64_t Tq, int64_t Tk, int64_t D, int64_t Dv,
-                              REAL scale, int causal)
+int FN(tl_attention_forward)(const REAL *q, const REAL *k, const REAL *v,
+                             const uint8_t *key_mask, REAL *out, REAL *lse, int64_t B, int64_t H,
+                             int64_t Tq, int64_t Tk, int64_t D, int64_t Dv, REAL scale,
+                             int causal)
 {
     const int64_t nqb = (Tq + TL_BQ - 1) / TL_BQ, off = Tk - Tq;
+    int failed = 0;
 #pragma omp parallel
     {
-        REAL *kt = FN(scratch)(D * TL_BK);      /* (D, TL_BK) key tile, transposed */
-        REAL *S = FN(scratch)(TL_BQ * TL_BK);   /* (TL_BQ, TL_BK) scores, then weights */
-        REAL m[TL_BQ], l[TL_BQ];                /* running max and sum per query row */
+        REAL *qt = FN(scratch)(D * TL_BQ);      /* (D, TL_BQ) scale * Q_block^T */
+        REAL *ST = FN(scratch)(TL_BK * TL_BQ);  /* (TL_BK, TL_BQ) scores, then weights, transposed */
+        REAL m[TL_BQ], l[TL_BQ];                /* running max and sum per query */
+        REAL mt[TL_BQ], ms[TL_BQ], alpha[TL_BQ], sum[TL_BQ];
+        if (!qt || !ST) {
+#pragma omp atomic write
+            failed = 1;
+        }
         int64_t task;
 #pragma omp for schedule(dynamic)
         for (task = 0; task < B * H * nqb; task++) {
+            if (!qt || !ST)
+                continue;
             const int64_t bh = task / nqb, i0 = (task % nqb) * TL_BQ, b = bh / H;
             const int64_t nq = Tq - i0 < TL_BQ ? Tq - i0 : TL_BQ;
-            const REAL *qb = q + (bh * Tq + i0) * D;             /* (nq, D) */
             const REAL *kh = k + bh * Tk * D, *vh = v + bh * Tk * Dv;   /* (Tk, D), (Tk, Dv) */
-            REAL *ob = out + (bh * Tq + i0) * Dv;                /* (nq, Dv), holds o */
+            REAL *ob = out + (bh * Tq + i0) * Dv;                       /* (nq, Dv), holds o */
             const uint8_t *keep = key_mask ? key_mask + b * Tk : NULL;
-            /* causal: no row of this block sees a key after i0 + nq - 1 + off */
+            /* causal: no query of this block sees a key after i0 + nq - 1 + off */
             int64_t jend = causal ? i0 + nq + off : Tk;
             jend = jend < 0 ? 0 : (jend > Tk ? Tk : jend);
+            FN(transpose)(q + (bh * Tq + i0) * D, D, nq, D, qt, TL_BQ);
+            for (int64_t e = 0; e < D * TL_BQ; e++)
+                qt[e] *= scale;
             memset(ob, 0, (size_t)(nq * Dv) * sizeof(REAL));
-            for (int64_t i = 0; i < nq; i++) {
+            for (int64_t i = 0; i < TL_BQ; i++) {
                 m[i] = -INFINITY;
                 l[i] = 0;
             }
             for (int64_t j0 = 0; j0 < jend; j0 += TL_BK) {
-                const int64_t nk = Tk - j0 < TL_BK ? Tk - j0 : TL_BK;
-                FN(transpose_tile)(kh + j0 * D, D, nk, D, kt);
-                FN(tile_scores)(qb, D, nq, kt, D, scale, S);     /* s = scale q k^T  (E3.2) */
-                FN(tile_mask)(S, nq, i0, j0, nk, keep, causal, off);   /* S3 */
-                for (int64_t i = 0; i < nq; i++) {
-                    REAL *s = S + i * TL_BK, mt = -INFINITY, sum = 0;
-#pragma omp simd reduction(max : mt)
-                    for (int j = 0; j < TL_BK; j++)
-                        mt = s[j] > mt ? s[j] : mt;
-                    if (mt == -INFINITY)   /* nothing visible in this tile */
-                        continue;
-                    const REAL mnew = mt > m[i] ? mt : m[i];
-                    const REAL alpha = EXP(m[i] - mnew);   /* 0 on the first visible tile */
-#pragma omp simd reduction(+ : sum)
-                    for (int j = 0; j < TL_BK; j++) {
-                        s[j] = EXP(s[j] - mnew);
-                        sum += s[j];
-                    }
-                    REAL *o = ob + i * Dv;
-                    if (alpha != 1)
-                        for (int64_t d = 0; d < Dv; d++)
-                            o[d] *= alpha;
-                    for (int64_t j = 0; j < nk; j++)   /* o += sum_j p_j v_j  (E3.3) */
-                        if (s[j] != 0)
-                            FN(axpy)(o, s[j], vh + (j0 + j) * Dv, Dv);
-                    l[i] = alpha * l[i] + sum;
-                    m[i] = mnew;
+                const int64_t nk = jend - j0 < TL_BK ? jend - j0 : TL_BK;
+                memset(ST, 0, (size_t)(nk * TL_BQ) * sizeof(REAL));
+                FN(gemm)(ST, TL_BQ, kh + j0 * D, D, 1, qt, TL_BQ, nk, TL_BQ, D);   /* s^T (E3.2) */
+                FN(mask_tile_t)(ST, TL_BQ, nk, nq, i0, j0, keep, causal, off);      /* S3 */
+                for (int64_t i = 0; i < TL_BQ; i++)
+                    mt[i] = -INFINITY;
+                for (int64_t j = 0; j < nk; j++) {
+                    const REAL *s = ST + j * TL_BQ;
+#pragma omp simd
+                    for (int64_t i = 0; i < TL_BQ; i++)
+                        mt[i] = s[i] > mt[i] ? s[i] : mt[i];
                 }
+                for (int64_t i = 0; i < TL_BQ; i++) {
+                    const REAL mnew = mt[i] > m[i] ? mt[i] : m[i];
+                    ms[i] = mnew == -INFINITY ? 0 : mnew;   /* nothing visible yet: exps give 0 */
+                    alpha[i] = m[i] - ms[i];                  /* exp taken below */
+                    m[i] = mnew;
+                    sum[i] = 0;
+                }
+                FN(exp_vec)(alpha, TL_BQ);                       /* alpha = exp(m - m') */
+                FN(exp_cols)(ST, TL_BQ, nk, TL_BQ, ms, sum);     /* p = exp(s - m'), sum over keys */
+                for (int64_t i = 0; i < nq; i++) {
+                    l[i] = alpha[i] * l[i] + sum[i];
+                    if (alpha[i] != 1) {
+                        REAL *o = ob + i * Dv;
+#pragma omp simd
+                        for (int64_t d = 0; d < Dv; d++)
+                            o[d] *= alpha[i];
+                    }
+                }
+                FN(gemm)(ob, Dv, ST, 1, TL_BQ, vh + j0 * Dv, Dv, nq, Dv, nk);   /* o += P V (E3.3) */
             }
             for (int64_t i = 0; i < nq; i++) {
                 REAL *o = ob + i * Dv;
                 if (l[i] > 0) {
                     const REAL inv = 1 / l[i];
+#pragma omp simd
                     for (int64_t d = 0; d < Dv; d++)
                         o[d] *= inv;
                     lse[bh * Tq + i0 + i] = m[i] + LOG(l[i]);
@@ -91,88 +111,100 @@ void FN(tl_attention_forward)(const REAL *q, const REAL *k, const REAL *v,
                 }
             }
         }
-        free(kt);
-        free(S);
+        free(qt);
+        free(ST);
     }
+    return failed ? -1 : 0;
 }
 
-void FN(tl_attention_backward)(const REAL *q, const REAL *k, const REAL *v,
-                               const uint8_t *key_mask, const REAL *out, const REAL *lse,
-                               const REAL *dout, REAL *dq, REAL *dk, REAL *dv, int64_t B,
-                               int64_t H, int64_t Tq, int64_t Tk, int64_t D, int64_t Dv,
-                               REAL scale, int causal)
+int FN(tl_attention_backward)(const REAL *q, const REAL *k, const REAL *v,
+                              const uint8_t *key_mask, const REAL *out, const REAL *lse,
+                              const REAL *dout, REAL *dq, REAL *dk, REAL *dv, int64_t B,
+                              int64_t H, int64_t Tq, int64_t Tk, int64_t D, int64_t Dv,
+                              REAL scale, int causal)
 {
     const int64_t off = Tk - Tq;
+    int failed = 0;
     int64_t bh;
 #pragma omp parallel
     {
-        REAL *kt = FN(scratch)(D * TL_BK);       /* (D, TL_BK) key tile, transposed */
-        REAL *vt = FN(scratch)(Dv * TL_BK);      /* (Dv, TL_BK) value tile, transposed */
-        REAL *P = FN(scratch)(TL_BQ * TL_BK);    /* (TL_BQ, TL_BK) recomputed A */
-        REAL *dP = FN(scratch)(TL_BQ * TL_BK);   /* (TL_BQ, TL_BK) dP, then dS */
-        REAL *delta = FN(scratch)(Tq);           /* (Tq,) Delta_i = dout_i . out_i */
+        const int64_t nqb = (Tq + TL_BQ - 1) / TL_BQ;
+        /* scale * Q^T and dout^T of one head, stored as nqb panels of (D, TL_BQ) and (Dv, TL_BQ):
+         * rows 256 bytes apart instead of 4 * Tq, which would alias in the L1 cache */
+        REAL *qt = FN(scratch)(nqb * D * TL_BQ);
+        REAL *dot = FN(scratch)(nqb * Dv * TL_BQ);
+        REAL *PT = FN(scratch)(TL_BK * TL_BQ);     /* (TL_BK, TL_BQ) recomputed A, transposed */
+        REAL *dST = FN(scratch)(TL_BK * TL_BQ);    /* (TL_BK, TL_BQ) dP^T, then scale * dS^T */
+        REAL *delta = FN(scratch)(Tq);             /* (Tq,) Delta_i = dout_i . out_i */
+        REAL *shift = FN(scratch)(Tq);             /* (Tq,) lse, +inf for fully masked rows */
+        REAL *unused = FN(scratch)(TL_BQ);         /* column sums that backward does not need */
+        const int ok = qt && dot && PT && dST && delta && shift && unused;
+        if (!ok) {
+#pragma omp atomic write
+            failed = 1;
+        }
 #pragma omp for schedule(dynamic)
         for (bh = 0; bh < B * H; bh++) {
-            const int64_t b = bh / H;
+            if (!ok)
+                continue;
             const REAL *qh = q + bh * Tq * D, *kh = k + bh * Tk * D, *vh = v + bh * Tk * Dv;
             const REAL *oh = out + bh * Tq * Dv, *doh = dout + bh * Tq * Dv, *lh = lse + bh * Tq;
             REAL *dqh = dq + bh * Tq * D, *dkh = dk + bh * Tk * D, *dvh = dv + bh * Tk * Dv;
-            const uint8_t *keep = key_mask ? key_mask + b * Tk : NULL;
+            const uint8_t *keep = key_mask ? key_mask + (bh / H) * Tk : NULL;
             for (int64_t i = 0; i < Tq; i++) {
                 REAL acc = 0;
 #pragma omp simd reduction(+ : acc)
                 for (int64_t d = 0; d < Dv; d++)
                     acc += doh[i * Dv + d] * oh[i * Dv + d];
                 delta[i] = acc;
+                shift[i] = lh[i] == -INFINITY ? INFINITY : lh[i];   /* exp(s - inf) = 0 */
+            }
+            for (int64_t i0 = 0; i0 < Tq; i0 += TL_BQ) {
+                const int64_t nq = Tq - i0 < TL_BQ ? Tq - i0 : TL_BQ;
+                REAL *qp = qt + (i0 / TL_BQ) * D * TL_BQ;
+                FN(transpose)(qh + i0 * D, D, nq, D, qp, TL_BQ);
+                for (int64_t e = 0; e < D * TL_BQ; e++)
+                    qp[e] *= scale;
+                FN(transpose)(doh + i0 * Dv, Dv, nq, Dv, dot + (i0 / TL_BQ) * Dv * TL_BQ, TL_BQ);
             }
             memset(dqh, 0, (size_t)(Tq * D) * sizeof(REAL));
             memset(dkh, 0, (size_t)(Tk * D) * sizeof(REAL));
             memset(dvh, 0, (size_t)(Tk * Dv) * sizeof(REAL));
             for (int64_t j0 = 0; j0 < Tk; j0 += TL_BK) {
                 const int64_t nk = Tk - j0 < TL_BK ? Tk - j0 : TL_BK;
-                FN(transpose_tile)(kh + j0 * D, D, nk, D, kt);
-                FN(transpose_tile)(vh + j0 * Dv, Dv, nk, Dv, vt);
-                /* causal: rows before j0 - off see none of these keys */
+                /* causal: queries before j0 - off see none of these keys */
                 int64_t istart = causal ? j0 - off : 0;
                 istart = istart < 0 ? 0 : (istart / TL_BQ) * TL_BQ;
                 for (int64_t i0 = istart; i0 < Tq; i0 += TL_BQ) {
                     const int64_t nq = Tq - i0 < TL_BQ ? Tq - i0 : TL_BQ;
-                    FN(tile_scores)(qh + i0 * D, D, nq, kt, D, scale, P);
-                    FN(tile_mask)(P, nq, i0, j0, nk, keep, causal, off);
-                    FN(tile_scores)(doh + i0 * Dv, Dv, nq, vt, Dv, 1, dP);   /* dP = dout v^T */
-                    for (int64_t i = 0; i < nq; i++) {
-                        REAL *p = P + i * TL_BK, *ds = dP + i * TL_BK;
-                        const REAL li = lh[i0 + i], di = delta[i0 + i];
-                        if (li == -INFINITY) {   /* fully masked row: A = 0 */
-                            for (int j = 0; j < TL_BK; j++)
-                                p[j] = ds[j] = 0;
-                            continue;
-                        }
+                    const REAL *qp = qt + (i0 / TL_BQ) * D * TL_BQ;     /* (D, TL_BQ) */
+                    const REAL *dop = dot + (i0 / TL_BQ) * Dv * TL_BQ;  /* (Dv, TL_BQ) */
+                    memset(PT, 0, (size_t)(nk * TL_BQ) * sizeof(REAL));
+                    memset(dST, 0, (size_t)(nk * TL_BQ) * sizeof(REAL));
+                    FN(gemm)(PT, TL_BQ, kh + j0 * D, D, 1, qp, TL_BQ, nk, TL_BQ, D);     /* s^T */
+                    FN(mask_tile_t)(PT, TL_BQ, nk, nq, i0, j0, keep, causal, off);
+                    FN(exp_cols)(PT, TL_BQ, nk, nq, shift + i0, unused);   /* A^T recomputed */
+                    FN(gemm)(dST, TL_BQ, vh + j0 * Dv, Dv, 1, dop, TL_BQ, nk, TL_BQ, Dv); /* dP^T */
+                    for (int64_t j = 0; j < nk; j++) {
+                        const REAL *p = PT + j * TL_BQ, *di = delta + i0;
+                        REAL *ds = dST + j * TL_BQ;
 #pragma omp simd
-                        for (int j = 0; j < TL_BK; j++) {
-                            p[j] = EXP(p[j] - li);             /* A_ij recomputed */
-                            ds[j] = scale * p[j] * (ds[j] - di);   /* scale * dS_ij */
-                        }
+                        for (int64_t i = 0; i < nq; i++)
+                            ds[i] = scale * p[i] * (ds[i] - di[i]);   /* scale * dS^T */
                     }
-                    for (int64_t i = 0; i < nq; i++) {
-                        const REAL *p = P + i * TL_BK, *ds = dP + i * TL_BK;
-                        const REAL *qi = qh + (i0 + i) * D, *doi = doh + (i0 + i) * Dv;
-                        REAL *dqi = dqh + (i0 + i) * D;
-                        for (int64_t j = 0; j < nk; j++) {
-                            if (p[j] == 0)
-                                continue;
-                            FN(axpy)(dvh + (j0 + j) * Dv, p[j], doi, Dv);   /* dV += A^T dout */
-                            FN(axpy)(dqi, ds[j], kh + (j0 + j) * D, D);     /* dQ += dS K */
-                            FN(axpy)(dkh + (j0 + j) * D, ds[j], qi, D);     /* dK += dS^T Q */
-                        }
-                    }
+                    FN(gemm)(dvh + j0 * Dv, Dv, PT, TL_BQ, 1, doh + i0 * Dv, Dv, nk, Dv, nq);  /* dV += A^T dout */
+                    FN(gemm)(dkh + j0 * D, D, dST, TL_BQ, 1, qh + i0 * D, D, nk, D, nq);      /* dK += dS^T Q */
+                    FN(gemm)(dqh + i0 * D, D, dST, 1, TL_BQ, kh + j0 * D, D, nq, D, nk);      /* dQ += dS K */
                 }
             }
         }
-        free(kt);
-        free(vt);
-        free(P);
-        free(dP);
+        free(qt);
+        free(dot);
+        free(PT);
+        free(dST);
         free(delta);
+        free(shift);
+        free(unused);
     }
+    return failed ? -1 : 0;
 }

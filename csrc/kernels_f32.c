@@ -13,9 +13,12 @@
 static inline float tl_expf(float x)
 {
     const float lo = -87.33654f, hi = 88.0f;
-    float xc = x < lo ? lo : (x > hi ? hi : x);
-    float n = floorf(xc * 1.44269504088896341f + 0.5f);
-    float r = xc - n * 0.693359375f;
+    float xc = x < lo ? lo : x;   /* clamp without fminf/fmaxf, for the same reason */
+    xc = xc > hi ? hi : xc;
+    /* n = round(x / ln 2): adding and subtracting 1.5 * 2^23 rounds to an integer (no libm call,
+     * which would stop the loop from being vectorised) */
+    const float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    float r = xc - n * 0.693359375f;                            /* ln 2 in two parts */
     r = r - n * -2.12194440e-4f;
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
@@ -24,10 +27,10 @@ static inline float tl_expf(float x)
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    union { int32_t i; float f; } two_n;
-    two_n.i = ((int32_t)n + 127) << 23;
-    float y = p * two_n.f;
-    return x < lo ? 0.0f : (x != x ? x : y);
+    const int32_t bits = ((int32_t)n + 127) << 23;                /* 2^n as a float */
+    float two_n;
+    memcpy(&two_n, &bits, sizeof two_n);
+    return x < lo ? 0.0f : (x != x ? x : p * two_n);
 }
 
 #define REAL float

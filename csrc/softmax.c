@@ -9,6 +9,26 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#ifndef TL_NOINLINE
+#if defined(__GNUC__) || defined(__clang__)
+#define TL_NOINLINE __attribute__((noinline))
+#else
+#define TL_NOINLINE
+#endif
+#endif
+
+/* s[j] = exp(s[j] - m) for j < n; returns the sum. Kept out of line (noinline) so that the
+ * compiler vectorises it on its own, exp included, whatever loop it is called from. */
+static TL_NOINLINE REAL FN(exp_shift_sum)(REAL *restrict s, int64_t n, REAL m)
+{
+    REAL sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t j = 0; j < n; j++) {
+        s[j] = EXP(s[j] - m);
+        sum += s[j];
+    }
+    return sum;
+}
 
 /* y = softmax(x) for one row of n entries (x == y allowed): max, exp and sum, scale. */
 static void FN(row_softmax)(const REAL *x, REAL *y, int64_t n)
@@ -21,11 +41,9 @@ static void FN(row_softmax)(const REAL *x, REAL *y, int64_t n)
         memset(y, 0, (size_t)n * sizeof(REAL));
         return;
     }
-#pragma omp simd reduction(+ : s)
-    for (int64_t j = 0; j < n; j++) {
-        y[j] = EXP(x[j] - m);
-        s += y[j];
-    }
+    if (y != x)
+        memcpy(y, x, (size_t)n * sizeof(REAL));
+    s = FN(exp_shift_sum)(y, n, m);
     REAL inv = 1 / s;
 #pragma omp simd
     for (int64_t j = 0; j < n; j++)

@@ -21,35 +21,35 @@ void tl_softmax_backward_f32(const float *y, const float *dy, float *dx, int64_t
 void tl_softmax_backward_f64(const double *y, const double *dy, double *dx, int64_t rows, int64_t n);
 
 /* Fused A = softmax(scale * q k^T + mask) without a separate scores pass (E3.2, S3). */
-void tl_matmul_softmax_forward_f32(const float *q, const float *k, const uint8_t *key_mask,
+int tl_matmul_softmax_forward_f32(const float *q, const float *k, const uint8_t *key_mask,
                                    float *A, int64_t B, int64_t H, int64_t Tq, int64_t Tk,
                                    int64_t D, float scale, int causal);
-void tl_matmul_softmax_forward_f64(const double *q, const double *k, const uint8_t *key_mask,
+int tl_matmul_softmax_forward_f64(const double *q, const double *k, const uint8_t *key_mask,
                                    double *A, int64_t B, int64_t H, int64_t Tq, int64_t Tk,
                                    int64_t D, double scale, int causal);
-void tl_matmul_softmax_backward_f32(const float *q, const float *k, const float *A,
+int tl_matmul_softmax_backward_f32(const float *q, const float *k, const float *A,
                                     const float *dA, float *dq, float *dk, int64_t B, int64_t H,
                                     int64_t Tq, int64_t Tk, int64_t D, float scale);
-void tl_matmul_softmax_backward_f64(const double *q, const double *k, const double *A,
+int tl_matmul_softmax_backward_f64(const double *q, const double *k, const double *A,
                                     const double *dA, double *dq, double *dk, int64_t B,
                                     int64_t H, int64_t Tq, int64_t Tk, int64_t D, double scale);
 
 /* Attention out = softmax(scale * q k^T + mask) v, tiled with an online softmax; only the row
  * log-sum-exp is kept for backward, which recomputes A from q, k and lse (E3.2, E3.3, S3). */
-void tl_attention_forward_f32(const float *q, const float *k, const float *v,
+int tl_attention_forward_f32(const float *q, const float *k, const float *v,
                               const uint8_t *key_mask, float *out, float *lse, int64_t B,
                               int64_t H, int64_t Tq, int64_t Tk, int64_t D, int64_t Dv,
                               float scale, int causal);
-void tl_attention_forward_f64(const double *q, const double *k, const double *v,
+int tl_attention_forward_f64(const double *q, const double *k, const double *v,
                               const uint8_t *key_mask, double *out, double *lse, int64_t B,
                               int64_t H, int64_t Tq, int64_t Tk, int64_t D, int64_t Dv,
                               double scale, int causal);
-void tl_attention_backward_f32(const float *q, const float *k, const float *v,
+int tl_attention_backward_f32(const float *q, const float *k, const float *v,
                                const uint8_t *key_mask, const float *out, const float *lse,
                                const float *dout, float *dq, float *dk, float *dv, int64_t B,
                                int64_t H, int64_t Tq, int64_t Tk, int64_t D, int64_t Dv,
                                float scale, int causal);
-void tl_attention_backward_f64(const double *q, const double *k, const double *v,
+int tl_attention_backward_f64(const double *q, const double *k, const double *v,
                                const uint8_t *key_mask, const double *out, const double *lse,
                                const double *dout, double *dq, double *dk, double *dv, int64_t B,
                                int64_t H, int64_t Tq, int64_t Tk, int64_t D, int64_t Dv,

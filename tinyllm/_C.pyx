@@ -19,32 +19,32 @@ cdef extern from "tinyllm_kernels.h" nogil:
     void tl_softmax_forward_f64(const double *x, double *y, int64_t rows, int64_t n)
     void tl_softmax_backward_f32(const float *y, const float *dy, float *dx, int64_t rows, int64_t n)
     void tl_softmax_backward_f64(const double *y, const double *dy, double *dx, int64_t rows, int64_t n)
-    void tl_matmul_softmax_forward_f32(const float *q, const float *k, const uint8_t *key_mask,
+    int tl_matmul_softmax_forward_f32(const float *q, const float *k, const uint8_t *key_mask,
                                        float *A, int64_t B, int64_t H, int64_t Tq, int64_t Tk,
                                        int64_t D, float scale, int causal)
-    void tl_matmul_softmax_forward_f64(const double *q, const double *k, const uint8_t *key_mask,
+    int tl_matmul_softmax_forward_f64(const double *q, const double *k, const uint8_t *key_mask,
                                        double *A, int64_t B, int64_t H, int64_t Tq, int64_t Tk,
                                        int64_t D, double scale, int causal)
-    void tl_matmul_softmax_backward_f32(const float *q, const float *k, const float *A,
+    int tl_matmul_softmax_backward_f32(const float *q, const float *k, const float *A,
                                         const float *dA, float *dq, float *dk, int64_t B,
                                         int64_t H, int64_t Tq, int64_t Tk, int64_t D, float scale)
-    void tl_matmul_softmax_backward_f64(const double *q, const double *k, const double *A,
+    int tl_matmul_softmax_backward_f64(const double *q, const double *k, const double *A,
                                         const double *dA, double *dq, double *dk, int64_t B,
                                         int64_t H, int64_t Tq, int64_t Tk, int64_t D, double scale)
-    void tl_attention_forward_f32(const float *q, const float *k, const float *v,
+    int tl_attention_forward_f32(const float *q, const float *k, const float *v,
                                   const uint8_t *key_mask, float *out, float *lse, int64_t B,
                                   int64_t H, int64_t Tq, int64_t Tk, int64_t D, int64_t Dv,
                                   float scale, int causal)
-    void tl_attention_forward_f64(const double *q, const double *k, const double *v,
+    int tl_attention_forward_f64(const double *q, const double *k, const double *v,
                                   const uint8_t *key_mask, double *out, double *lse, int64_t B,
                                   int64_t H, int64_t Tq, int64_t Tk, int64_t D, int64_t Dv,
                                   double scale, int causal)
-    void tl_attention_backward_f32(const float *q, const float *k, const float *v,
+    int tl_attention_backward_f32(const float *q, const float *k, const float *v,
                                    const uint8_t *key_mask, const float *out, const float *lse,
                                    const float *dout, float *dq, float *dk, float *dv, int64_t B,
                                    int64_t H, int64_t Tq, int64_t Tk, int64_t D, int64_t Dv,
                                    float scale, int causal)
-    void tl_attention_backward_f64(const double *q, const double *k, const double *v,
+    int tl_attention_backward_f64(const double *q, const double *k, const double *v,
                                    const uint8_t *key_mask, const double *out, const double *lse,
                                    const double *dout, double *dq, double *dk, double *dv,
                                    int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D,
@@ -100,13 +100,16 @@ def matmul_softmax_forward(const real[:, :, :, ::1] q, const real[:, :, :, ::1] 
     cdef const uint8_t *keep = _mask_ptr(key_mask)
     if B * H * Tq * Tk * D == 0:
         return
+    cdef int rc = 0
     with nogil:
         if real is float:
-            tl_matmul_softmax_forward_f32(&q[0, 0, 0, 0], &k[0, 0, 0, 0],
+            rc = tl_matmul_softmax_forward_f32(&q[0, 0, 0, 0], &k[0, 0, 0, 0],
                                           keep, &A[0, 0, 0, 0], B, H, Tq, Tk, D, <float>scale, causal)
         else:
-            tl_matmul_softmax_forward_f64(&q[0, 0, 0, 0], &k[0, 0, 0, 0],
+            rc = tl_matmul_softmax_forward_f64(&q[0, 0, 0, 0], &k[0, 0, 0, 0],
                                           keep, &A[0, 0, 0, 0], B, H, Tq, Tk, D, scale, causal)
+    if rc != 0:
+        raise MemoryError("tinyllm._C: could not allocate the kernel's scratch memory")
 
 
 def matmul_softmax_backward(const real[:, :, :, ::1] q, const real[:, :, :, ::1] k,
@@ -116,15 +119,18 @@ def matmul_softmax_backward(const real[:, :, :, ::1] q, const real[:, :, :, ::1]
     cdef int64_t B = q.shape[0], H = q.shape[1], Tq = q.shape[2], D = q.shape[3], Tk = k.shape[2]
     if B * H * Tq * Tk * D == 0:
         return
+    cdef int rc = 0
     with nogil:
         if real is float:
-            tl_matmul_softmax_backward_f32(&q[0, 0, 0, 0], &k[0, 0, 0, 0], &A[0, 0, 0, 0],
+            rc = tl_matmul_softmax_backward_f32(&q[0, 0, 0, 0], &k[0, 0, 0, 0], &A[0, 0, 0, 0],
                                            &dA[0, 0, 0, 0], &dq[0, 0, 0, 0], &dk[0, 0, 0, 0],
                                            B, H, Tq, Tk, D, <float>scale)
         else:
-            tl_matmul_softmax_backward_f64(&q[0, 0, 0, 0], &k[0, 0, 0, 0], &A[0, 0, 0, 0],
+            rc = tl_matmul_softmax_backward_f64(&q[0, 0, 0, 0], &k[0, 0, 0, 0], &A[0, 0, 0, 0],
                                            &dA[0, 0, 0, 0], &dq[0, 0, 0, 0], &dk[0, 0, 0, 0],
                                            B, H, Tq, Tk, D, scale)
+    if rc != 0:
+        raise MemoryError("tinyllm._C: could not allocate the kernel's scratch memory")
 
 
 def attention_forward(const real[:, :, :, ::1] q, const real[:, :, :, ::1] k,
@@ -137,15 +143,18 @@ def attention_forward(const real[:, :, :, ::1] q, const real[:, :, :, ::1] k,
     cdef const uint8_t *keep = _mask_ptr(key_mask)
     if B * H * Tq * Tk * D * Dv == 0:
         return
+    cdef int rc = 0
     with nogil:
         if real is float:
-            tl_attention_forward_f32(&q[0, 0, 0, 0], &k[0, 0, 0, 0], &v[0, 0, 0, 0], keep,
+            rc = tl_attention_forward_f32(&q[0, 0, 0, 0], &k[0, 0, 0, 0], &v[0, 0, 0, 0], keep,
                                      &out[0, 0, 0, 0], &lse[0, 0, 0], B, H, Tq, Tk, D, Dv,
                                      <float>scale, causal)
         else:
-            tl_attention_forward_f64(&q[0, 0, 0, 0], &k[0, 0, 0, 0], &v[0, 0, 0, 0], keep,
+            rc = tl_attention_forward_f64(&q[0, 0, 0, 0], &k[0, 0, 0, 0], &v[0, 0, 0, 0], keep,
                                      &out[0, 0, 0, 0], &lse[0, 0, 0], B, H, Tq, Tk, D, Dv,
                                      scale, causal)
+    if rc != 0:
+        raise MemoryError("tinyllm._C: could not allocate the kernel's scratch memory")
 
 
 def attention_backward(const real[:, :, :, ::1] q, const real[:, :, :, ::1] k,
@@ -159,14 +168,17 @@ def attention_backward(const real[:, :, :, ::1] q, const real[:, :, :, ::1] k,
     cdef const uint8_t *keep = _mask_ptr(key_mask)
     if B * H * Tq * Tk * D * Dv == 0:
         return
+    cdef int rc = 0
     with nogil:
         if real is float:
-            tl_attention_backward_f32(&q[0, 0, 0, 0], &k[0, 0, 0, 0], &v[0, 0, 0, 0], keep,
+            rc = tl_attention_backward_f32(&q[0, 0, 0, 0], &k[0, 0, 0, 0], &v[0, 0, 0, 0], keep,
                                       &out[0, 0, 0, 0], &lse[0, 0, 0], &dout[0, 0, 0, 0],
                                       &dq[0, 0, 0, 0], &dk[0, 0, 0, 0], &dv[0, 0, 0, 0],
                                       B, H, Tq, Tk, D, Dv, <float>scale, causal)
         else:
-            tl_attention_backward_f64(&q[0, 0, 0, 0], &k[0, 0, 0, 0], &v[0, 0, 0, 0], keep,
+            rc = tl_attention_backward_f64(&q[0, 0, 0, 0], &k[0, 0, 0, 0], &v[0, 0, 0, 0], keep,
                                       &out[0, 0, 0, 0], &lse[0, 0, 0], &dout[0, 0, 0, 0],
                                       &dq[0, 0, 0, 0], &dk[0, 0, 0, 0], &dv[0, 0, 0, 0],
                                       B, H, Tq, Tk, D, Dv, scale, causal)
+    if rc != 0:
+        raise MemoryError("tinyllm._C: could not allocate the kernel's scratch memory")
