@@ -199,3 +199,20 @@ def test_from_pretrained_casts_to_the_requested_dtype(tmp_path):
     _gpt(dtype=np.float64).save_pretrained(tmp_path)
     m = GPT.from_pretrained(tmp_path)                                     # float32 by default
     assert all(p.dtype == np.float32 for p in m.params.values())
+
+
+def test_gpt_attention_mask_shapes_with_a_cache():
+    """GPT takes attention_mask (B, T), or (B, P + T) when a cache is given; an all-ones mask is a no-op,
+    and right padding never changes the real tokens' logits (causal attention, S3)."""
+    m = _gpt()
+    idx = _ids((2, 7), 9)
+    _, past = m.forward_cached(idx[:, :3])
+    ref = m.forward(idx[:, 3:], past_kv=past)
+    for mask in (np.ones((2, 4), int), np.ones((2, 7), int)):
+        np.testing.assert_allclose(m.forward(idx[:, 3:], past_kv=past, attention_mask=mask), ref, rtol=1e-13)
+    mask = np.array([[1] * 7, [1] * 4 + [0] * 3])
+    np.testing.assert_allclose(m.forward(idx, attention_mask=mask)[1, :4], m.forward(idx[1:, :4])[0], rtol=1e-12)
+    hidden = np.ones((2, 7), int)
+    hidden[0, 1] = 0                                       # hide one cached key from sequence 0 only
+    out = m.forward(idx[:, 3:], past_kv=past, attention_mask=hidden)
+    assert not np.allclose(out[0], ref[0]) and np.allclose(out[1], ref[1], rtol=1e-13)

@@ -92,8 +92,9 @@ class _ConfigMixin:
 class GPTConfig(_ConfigMixin):
     """GPT-2 architecture: learned positions, pre-LN blocks (S7), tanh-GELU FFN (S5, S6), tied head (S8).
 
-    `dropout` is applied to the embeddings and to both residual branches of every block.
-    `d_ff` defaults to 4 * d_model.
+    `dropout` is applied to the embeddings and to both residual branches of every block (there is
+    no dropout on the attention weights). `d_ff` defaults to 4 * d_model. `init_std`: None scales
+    the random initial weights with the width (see Model._init_params); GPT-2 itself used 0.02.
     """
 
     vocab_size: int = 256
@@ -137,6 +138,7 @@ class GPTConfig(_ConfigMixin):
             "scale_attn_by_inverse_layer_idx": False,
             "reorder_and_upcast_attn": False,
             "tie_word_embeddings": True,
+            "initializer_range": self.init_std or 0.02,
             "bos_token_id": None,
             "eos_token_id": None,
         }
@@ -175,8 +177,10 @@ class BERTConfig(_ConfigMixin):
     """BERT architecture: token + position + segment embeddings with LN (S8), post-LN blocks (S7),
     exact erf-GELU FFN (S5, S6), MLM head tied to the word embeddings (E3.7).
 
-    `dropout` is applied after the embedding LayerNorm and to both residual branches of every block.
-    `d_ff` defaults to 4 * d_model.
+    `dropout` is applied after the embedding LayerNorm and to both residual branches of every block
+    (there is no dropout on the attention weights). `d_ff` defaults to 4 * d_model. `init_std`: None
+    scales the random initial weights with the width (see Model._init_params); BERT used 0.02.
+    `pad_token_id` is only carried to and from config.json.
     """
 
     vocab_size: int = 256
@@ -223,6 +227,7 @@ class BERTConfig(_ConfigMixin):
             "pad_token_id": self.pad_token_id,
             "position_embedding_type": "absolute",
             "tie_word_embeddings": True,
+            "initializer_range": self.init_std or 0.02,
         }
 
     @classmethod
