@@ -282,3 +282,39 @@ def test_fully_masked_rows_give_zeros_where_sdpa_gives_nan():
     ref = torch.nn.functional.scaled_dot_product_attention(
         *(torch.tensor(a) for a in (q, k, v)), attn_mask=torch.tensor(key_mask[:, None, None, :])).numpy()
     np.testing.assert_allclose(out[0], ref[0], rtol=1e-12)
+
+
+# ---------------------------------------------------------------- classification head (E2.1)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bert_sequence_classification_parity(dtype, tmp_path):
+    from tinyllm.models.classifier import BERTClassifier
+
+    np_dt, t_dt, tol, gtol = DTYPES[dtype]
+    torch.manual_seed(13)
+    cfg = transformers.BertConfig(vocab_size=V, hidden_size=12, num_hidden_layers=2, num_attention_heads=3,
+                                  intermediate_size=20, max_position_embeddings=16, num_labels=3,
+                                  hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    hm = transformers.BertForSequenceClassification(cfg).to(t_dt).eval()
+    _quiet_save(hm, tmp_path / "hf")
+    clf = BERTClassifier.from_pretrained(tmp_path / "hf", dtype=np_dt)
+    assert clf.num_labels == 3 and clf.initialized_keys == []
+    idx, mask = _batch(13)
+    labels = np.array([2, 0, 1])
+    out = hm(torch.tensor(idx), attention_mask=torch.tensor(mask))
+    torch_loss = torch.nn.functional.cross_entropy(out.logits, torch.tensor(labels))
+    torch_loss.backward()
+    assert rel_max(clf.forward(idx, attention_mask=mask), out.logits.detach().numpy()) <= tol
+    loss, grads = clf.loss_and_grads(idx, labels, attention_mask=mask)
+    assert abs(loss - torch_loss.item()) <= tol * abs(torch_loss.item())
+    ours = hf.bert_classifier_params_to_hf(grads, clf.config)
+    theirs = _hf_grads(hm)
+    assert set(ours) <= set(theirs)
+    for k in ours:
+        assert rel_error(ours[k], theirs[k]) <= gtol, (k, rel_error(ours[k], theirs[k]))
+
+    clf.save_pretrained(tmp_path / "ours")                     # and back into transformers
+    back = transformers.BertForSequenceClassification.from_pretrained(tmp_path / "ours", dtype=t_dt).eval()
+    assert rel_max(clf.forward(idx, attention_mask=mask),
+                   back(torch.tensor(idx), attention_mask=torch.tensor(mask)).logits.detach().numpy()) <= tol

@@ -4,11 +4,13 @@ checkpoint import/export (hf.py, safetensors_io.py).
     config.py          GPTConfig, BERTConfig, presets, HF config.json fields
     block.py           the Transformer block, pre-LN and post-LN (S7)
     gpt.py, bert.py    the two architectures (S8 embeddings and tied heads)
+    classifier.py      BERTClassifier: [CLS] classification head for fine-tuning (E2.1)
     hf.py              HF parameter names and layouts; safetensors_io.py the file format
 """
 
 from tinyllm.models.bert import BERT
+from tinyllm.models.classifier import BERTClassifier
 from tinyllm.models.config import BERTConfig, GPTConfig
 from tinyllm.models.gpt import GPT
 
-__all__ = ["BERT", "BERTConfig", "GPT", "GPTConfig"]
+__all__ = ["BERT", "BERTClassifier", "BERTConfig", "GPT", "GPTConfig"]

@@ -291,3 +291,52 @@ def bert_params_to_hf(params, cfg, with_mlm_head):
             arr = params[t_name]
             state[hf_name] = np.ascontiguousarray(arr.T) if transpose else arr
     return state
+
+
+# ---------------------------------------------------------------- BERT sequence classification (E2.1)
+
+_BERT_CLASSIFIER = [
+    ("pooler.W", "pooler.dense.weight", True),
+    ("pooler.b", "pooler.dense.bias", False),
+    ("classifier.W", "classifier.weight", True),
+    ("classifier.b", "classifier.bias", False),
+]
+
+
+def classifier_config_fields(num_labels):
+    """config.json fields of a BertForSequenceClassification with `num_labels` classes."""
+    return {
+        "architectures": ["BertForSequenceClassification"],
+        "id2label": {str(i): f"LABEL_{i}" for i in range(num_labels)},
+        "label2id": {f"LABEL_{i}": i for i in range(num_labels)},
+        "problem_type": "single_label_classification",
+    }
+
+
+def bert_classifier_params_from_hf(state, cfg, shapes):
+    """HF BERT state dict -> (tinyllm classifier params, skipped HF keys, head names it lacks).
+
+    The encoder must be complete; the pooler and classifier are taken when present (with the
+    ``bert.`` prefix or not) and otherwise reported, so that the caller keeps its fresh ones. An MLM
+    head in the checkpoint is skipped.
+    """
+    state = _bert_legacy_names(_strip_prefix(state, "bert."))
+    head, used, absent = {}, set(), []
+    _fill(head, state, _BERT_CLASSIFIER, shapes, "", "", used, absent)
+    missing_head = [t for t, h, _ in _BERT_CLASSIFIER if t not in head]
+    mlm = {k for k in state if k.startswith("cls.predictions.")}
+    rest = {k: v for k, v in state.items() if k not in used and k not in mlm}
+    encoder_shapes = {k: v for k, v in shapes.items() if not k.startswith(("pooler.", "classifier."))}
+    params, _, skipped = bert_params_from_hf(rest, cfg, encoder_shapes)
+    params.update(head)
+    return params, sorted(skipped + sorted(mlm)), missing_head
+
+
+def bert_classifier_params_to_hf(params, cfg):
+    """tinyllm classifier params -> HF BertForSequenceClassification state dict."""
+    state = {"bert." + k: v for k, v in bert_params_to_hf(params, cfg, with_mlm_head=False).items()}
+    for t_name, hf_name, transpose in _BERT_CLASSIFIER:
+        arr = params[t_name]
+        state[("bert." if hf_name.startswith("pooler.") else "") + hf_name] = (
+            np.ascontiguousarray(arr.T) if transpose else arr)
+    return state
