@@ -1,0 +1,85 @@
+"""Character tokenizer with byte fallback.
+
+Vocabulary: the special tokens, then 256 byte tokens ``<0x00>`` ... ``<0xFF>``, then characters
+(usually the ones seen in a training corpus, ``CharTokenizer.train``). A character in the
+vocabulary is one token; any other character is written as the tokens of its UTF-8 bytes.
+
+Round-trip guarantee: ``decode(encode(text)) == text`` for every Python str that is valid
+Unicode (no lone surrogates, which UTF-8 cannot encode: ``encode`` raises ValueError for them),
+whether or not its characters were seen in training. Arbitrary id sequences may contain byte runs
+that are not valid UTF-8; ``decode`` shows those as U+FFFD.
+"""
+
+from collections import Counter
+
+from .tokenizer import SPECIAL_TOKENS, Tokenizer, check_text
+
+BYTE_TOKENS = tuple(f"<0x{b:02X}>" for b in range(256))
+
+
+def _check_encodable(text):
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError(f"text has a character that UTF-8 cannot encode at index {e.start}: "
+                         f"{text[e.start]!r} (a lone surrogate)") from None
+
+
+class CharTokenizer(Tokenizer):
+    kind = "char"
+
+    def __init__(self, chars=(), specials=SPECIAL_TOKENS):
+        chars = list(chars)
+        for k, ch in enumerate(chars):
+            if not isinstance(ch, str) or len(ch) != 1:
+                raise ValueError(f"chars[{k}] must be a single character, got {ch!r}")
+        _check_encodable("".join(chars))
+        super().__init__(list(specials) + list(BYTE_TOKENS) + chars, specials)
+        self._byte0 = len(self.specials)
+        self.chars = chars
+
+    @classmethod
+    def train(cls, texts, max_chars=None, min_count=1):
+        """Keep the ``max_chars`` most frequent characters of ``texts`` (ties: code point order)."""
+        if isinstance(texts, str):
+            texts = [texts]
+        counts = Counter()
+        for k, t in enumerate(texts):
+            check_text(t, f"texts[{k}]")
+            _check_encodable(t)
+            counts.update(t)
+        ranked = sorted((ch for ch, n in counts.items() if n >= min_count),
+                        key=lambda ch: (-counts[ch], ch))
+        if max_chars is not None:
+            ranked = ranked[:max_chars]
+        return cls(sorted(ranked))
+
+    def _encode(self, text):
+        _check_encodable(text)
+        stoi, byte0 = self._stoi, self._byte0
+        ids = []
+        for ch in text:
+            i = stoi.get(ch)  # specials and byte tokens are longer than one character
+            if i is None:
+                ids.extend(byte0 + b for b in ch.encode("utf-8"))
+            else:
+                ids.append(i)
+        return ids
+
+    def _decode(self, ids):
+        out, pending = [], bytearray()
+        lo, hi = self._byte0, self._byte0 + 256
+        for i in ids:
+            if lo <= i < hi:
+                pending.append(i - lo)
+                continue
+            if pending:
+                out.append(pending.decode("utf-8", errors="replace"))
+                pending = bytearray()
+            out.append(self._itos[i])
+        if pending:
+            out.append(pending.decode("utf-8", errors="replace"))
+        return "".join(out)
+
+    def _config(self):
+        return {"chars": self.chars, "specials": list(self.specials)}
