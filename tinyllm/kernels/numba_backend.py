@@ -1,0 +1,354 @@
+"""The numba backend: the tiled kernels of csrc/ written again in Python for ``@njit(parallel=True)``.
+
+Same algorithm as the C kernels (see csrc/attention.c): attention visits the keys in tiles of BK
+with an online softmax (running max m, running sum l, rescale by alpha = exp(m - m')) and keeps only
+the row log-sum-exp for backward, which recomputes A tile by tile. Loops are ordered so the
+innermost one runs along a contiguous axis (keys or features), which LLVM vectorises; for that the
+wrapper hands the kernels K^T and V^T, copies of k and v (O(T) per row, like k and v themselves).
+``prange`` spreads (b, h, query block) tasks forward and (b, h) pairs backward over the threads.
+
+Debugging: ``NUMBA_DISABLE_JIT=1`` turns every kernel back into plain Python (slow but steppable).
+Implements S1, E3.2, E3.3 and S3.
+"""
+
+import numpy as np
+
+from tinyllm.kernels import _validate
+
+try:
+    import numba
+    from numba import njit, prange
+except ImportError as exc:  # numba is a dependency, but keep the package importable without it
+    numba = None
+    _IMPORT_ERROR = exc
+
+BQ = 32   # query rows per block
+BK = 64   # keys per tile
+
+
+def check_available():
+    """Raise ImportError when numba is missing."""
+    if numba is None:
+        raise ImportError(f"numba is not installed ({_IMPORT_ERROR}); pip install numba")
+
+
+if numba is not None:
+
+    @njit(parallel=True, cache=True)
+    def _softmax_rows(x, y):
+        """y = softmax(x) row by row (S1); x, y (rows, n); an all -inf row gives zeros."""
+        rows, n = x.shape
+        for r in prange(rows):
+            m = -np.inf
+            for j in range(n):
+                if x[r, j] > m:
+                    m = x[r, j]
+            if m == -np.inf:
+                for j in range(n):
+                    y[r, j] = 0
+                continue
+            s = 0.0
+            for j in range(n):
+                y[r, j] = np.exp(x[r, j] - m)
+                s += y[r, j]
+            inv = 1.0 / s
+            for j in range(n):
+                y[r, j] *= inv
+
+    @njit(parallel=True, cache=True)
+    def _softmax_rows_backward(y, dy, dx):
+        """dx = y * (dy - <dy, y>) row by row (S1); all (rows, n)."""
+        rows, n = y.shape
+        for r in prange(rows):
+            dot = 0.0
+            for j in range(n):
+                dot += dy[r, j] * y[r, j]
+            for j in range(n):
+                dx[r, j] = y[r, j] * (dy[r, j] - dot)
+
+    @njit(cache=True, inline="always")
+    def _last_visible(i, off, Tk, causal):
+        """The last key index query i may see under the causal rule of S3 (Tk - 1 when not causal)."""
+        if causal:
+            return min(i + off, Tk - 1)
+        return Tk - 1
+
+    @njit(parallel=True, cache=True)
+    def _matmul_softmax_fwd(q, kT, keep, A, H, scale, causal):
+        """A = softmax(scale q k^T + mask) (E3.2, S3), one (b, h, query block) per task.
+
+        q (BH, Tq, D), kT (BH, D, Tk), keep (B, Tk) uint8, A (BH, Tq, Tk) written.
+        """
+        BH, Tq, D = q.shape
+        Tk = kT.shape[2]
+        off = Tk - Tq
+        nqb = (Tq + BQ - 1) // BQ
+        for task in prange(BH * nqb):
+            bh = task // nqb
+            b = bh // H
+            i0 = (task % nqb) * BQ
+            for i in range(i0, min(i0 + BQ, Tq)):
+                row = A[bh, i]
+                qi = q[bh, i]
+                row[:] = 0
+                for d in range(D):   # scores as a sum of rows of K^T: the j loop vectorises
+                    a = qi[d] * scale
+                    kr = kT[bh, d]
+                    for j in range(Tk):
+                        row[j] += a * kr[j]
+                last = _last_visible(i, off, Tk, causal)
+                m = -np.inf
+                kb = keep[b]
+                for j in range(Tk):
+                    if j > last or kb[j] == 0:
+                        row[j] = -np.inf
+                    elif row[j] > m:
+                        m = row[j]
+                if m == -np.inf:   # fully masked row: weights 0
+                    row[:] = 0
+                    continue
+                s = 0.0
+                for j in range(Tk):
+                    row[j] = np.exp(row[j] - m)
+                    s += row[j]
+                inv = 1.0 / s
+                for j in range(Tk):
+                    row[j] *= inv
+
+    @njit(parallel=True, cache=True)
+    def _matmul_softmax_bwd(q, k, A, dA, dq, dk, scale):
+        """dS = A (dA - <dA, A>) (S1); dq = scale dS k, dk = scale dS^T q. One (b, h) per task."""
+        BH, Tq, D = q.shape
+        Tk = k.shape[1]
+        for bh in prange(BH):
+            dq[bh] = 0
+            dk[bh] = 0
+            ds = np.empty(Tk, q.dtype)
+            for i in range(Tq):
+                a_i, da_i, q_i, dq_i = A[bh, i], dA[bh, i], q[bh, i], dq[bh, i]   # 1-D views
+                dot = 0.0
+                for j in range(Tk):
+                    dot += da_i[j] * a_i[j]
+                for j in range(Tk):
+                    ds[j] = scale * a_i[j] * (da_i[j] - dot)
+                for j in range(Tk):
+                    if ds[j] != 0:
+                        k_j, dk_j = k[bh, j], dk[bh, j]
+                        for d in range(D):
+                            dq_i[d] += ds[j] * k_j[d]
+                            dk_j[d] += ds[j] * q_i[d]
+
+    @njit(parallel=True, cache=True)
+    def _attention_fwd(q, kT, v, keep, out, lse, H, scale, causal):
+        """Tiled attention with an online softmax (E3.2, E3.3, S3).
+
+        q (BH, Tq, D), kT (BH, D, Tk), v (BH, Tk, Dv), keep (B, Tk) uint8;
+        out (BH, Tq, Dv) and lse (BH, Tq) written. One (b, h, query block) per task.
+        """
+        BH, Tq, D = q.shape
+        Tk = kT.shape[2]
+        Dv = v.shape[2]
+        off = Tk - Tq
+        nqb = (Tq + BQ - 1) // BQ
+        for task in prange(BH * nqb):
+            bh = task // nqb
+            b = bh // H
+            i0 = (task % nqb) * BQ
+            i1 = min(i0 + BQ, Tq)
+            s = np.empty(BK, q.dtype)   # scores of one row and one tile, then weights
+            kb = keep[b]
+            for i in range(i0, i1):
+                o = out[bh, i]   # 1-D views: indexing them is much cheaper than 3-D indexing
+                qi = q[bh, i]
+                o[:] = 0
+                m = -np.inf   # running max
+                l = 0.0       # running sum of exp(s - m)
+                last = _last_visible(i, off, Tk, causal)
+                for j0 in range(0, last + 1, BK):
+                    nk = min(BK, last + 1 - j0)
+                    s[:] = 0
+                    for d in range(D):
+                        a = qi[d] * scale
+                        kr = kT[bh, d, j0:j0 + nk]
+                        for j in range(nk):
+                            s[j] += a * kr[j]
+                    mt = -np.inf
+                    for j in range(nk):
+                        if kb[j0 + j] == 0:
+                            s[j] = -np.inf
+                        elif s[j] > mt:
+                            mt = s[j]
+                    if mt == -np.inf:   # nothing visible in this tile
+                        continue
+                    mnew = max(m, mt)
+                    alpha = np.exp(m - mnew)   # rescales the sums so far; 0 on the first tile
+                    l *= alpha
+                    for d in range(Dv):
+                        o[d] *= alpha
+                    for j in range(nk):
+                        p = np.exp(s[j] - mnew)
+                        l += p
+                        if p != 0:
+                            vr = v[bh, j0 + j]
+                            for d in range(Dv):   # o += p v_j  (E3.3)
+                                o[d] += p * vr[d]
+                    m = mnew
+                if l > 0:
+                    inv = 1.0 / l
+                    for d in range(Dv):
+                        o[d] *= inv
+                    lse[bh, i] = m + np.log(l)
+                else:   # fully masked row: out = 0, lse = -inf
+                    lse[bh, i] = -np.inf
+
+    @njit(parallel=True, cache=True)
+    def _attention_bwd(q, k, kT, vT, keep, out, lse, dout, dq, dk, dv, H, scale, causal):
+        """Backward of tiled attention, recomputing A_ij = exp(s_ij - lse_i) (E3.2, E3.3, S1).
+
+        Delta_i = dout_i . out_i;  dv_j += A_ij dout_i;  dS_ij = A_ij (dout_i . v_j - Delta_i);
+        dq_i += scale dS_ij k_j;  dk_j += scale dS_ij q_i.  One (b, h) per task.
+        """
+        BH, Tq, D = q.shape
+        Tk = k.shape[1]
+        Dv = vT.shape[1]
+        off = Tk - Tq
+        for bh in prange(BH):
+            b = bh // H
+            dq[bh] = 0
+            dk[bh] = 0
+            dv[bh] = 0
+            p = np.empty(BK, q.dtype)
+            dp = np.empty(BK, q.dtype)
+            kb = keep[b]
+            for i in range(Tq):
+                lse_i = lse[bh, i]
+                if lse_i == -np.inf:   # fully masked row: no gradient
+                    continue
+                q_i, do_i, dq_i = q[bh, i], dout[bh, i], dq[bh, i]   # 1-D views
+                o_i = out[bh, i]
+                delta = 0.0
+                for d in range(Dv):
+                    delta += do_i[d] * o_i[d]
+                last = _last_visible(i, off, Tk, causal)
+                for j0 in range(0, last + 1, BK):
+                    nk = min(BK, last + 1 - j0)
+                    p[:] = 0
+                    dp[:] = 0
+                    for d in range(D):
+                        a = q_i[d] * scale
+                        kr = kT[bh, d, j0:j0 + nk]
+                        for j in range(nk):
+                            p[j] += a * kr[j]
+                    for d in range(Dv):
+                        a = do_i[d]
+                        vr = vT[bh, d, j0:j0 + nk]
+                        for j in range(nk):
+                            dp[j] += a * vr[j]
+                    for j in range(nk):
+                        if kb[j0 + j] == 0:
+                            continue
+                        a_ij = np.exp(p[j] - lse_i)
+                        ds = scale * a_ij * (dp[j] - delta)
+                        k_j, dk_j, dv_j = k[bh, j0 + j], dk[bh, j0 + j], dv[bh, j0 + j]
+                        for d in range(Dv):
+                            dv_j[d] += a_ij * do_i[d]
+                        for d in range(D):
+                            dq_i[d] += ds * k_j[d]
+                            dk_j[d] += ds * q_i[d]
+
+
+def _keep(key_mask, B, Tk):
+    """The key mask as uint8 (B, Tk), all ones when there is none."""
+    return np.ones((B, Tk), np.uint8) if key_mask is None else key_mask
+
+
+def _heads(x):
+    """(B, H, T, D) -> contiguous (B*H, T, D)."""
+    return np.ascontiguousarray(x).reshape(-1, x.shape[2], x.shape[3])
+
+
+def _t(x):
+    """(B*H, T, D) -> contiguous (B*H, D, T)."""
+    return np.ascontiguousarray(x.transpose(0, 2, 1))
+
+
+def softmax_forward(x):
+    """Row softmax over the last axis (S1). x (..., N) -> y (..., N), cache {"y"}."""
+    check_available()
+    x2 = _validate.as_rows("x", x)
+    y = np.empty_like(x2)
+    _softmax_rows(x2, y)
+    y = y.reshape(x.shape)
+    return y, {"y": y}
+
+
+def softmax_backward(dy, cache):
+    """Backward of S1: dx = y * (dy - <dy, y>). dy (..., N) -> dx (..., N)."""
+    y = cache["y"]
+    dy2 = _validate.grad_like("dy", dy, y).reshape(-1, y.shape[-1])
+    dx = np.empty_like(dy2)
+    _softmax_rows_backward(y.reshape(-1, y.shape[-1]), dy2, dx)
+    return dx.reshape(y.shape)
+
+
+def matmul_softmax_forward(q, k, causal=False, key_mask=None, scale=None):
+    """A = softmax(scale q k^T + mask) (E3.2, S3). q (B,H,Tq,D), k (B,H,Tk,D) -> A (B,H,Tq,Tk)."""
+    check_available()
+    q, k, mask, scale = _validate.qk(q, k, key_mask, scale)
+    B, H, Tq, D = q.shape
+    Tk = k.shape[2]
+    A = np.zeros((B * H, Tq, Tk), q.dtype)
+    _matmul_softmax_fwd(_heads(q), _t(_heads(k)), _keep(mask, B, Tk), A, H, q.dtype.type(scale),
+                        bool(causal))
+    A = A.reshape(B, H, Tq, Tk)
+    return A, {"q": q, "k": k, "A": A, "scale": scale}
+
+
+def matmul_softmax_backward(dA, cache):
+    """Backward of the fused E3.2 -> dq (B,H,Tq,D), dk (B,H,Tk,D)."""
+    q, k, A, scale = cache["q"], cache["k"], cache["A"], cache["scale"]
+    dA = _validate.grad_like("dA", dA, A)
+    B, H, Tq, D = q.shape
+    Tk = k.shape[2]
+    dq = np.empty((B * H, Tq, D), q.dtype)
+    dk = np.empty((B * H, Tk, D), q.dtype)
+    _matmul_softmax_bwd(_heads(q), _heads(k), A.reshape(B * H, Tq, Tk), dA.reshape(B * H, Tq, Tk),
+                        dq, dk, q.dtype.type(scale))
+    return dq.reshape(q.shape), dk.reshape(k.shape)
+
+
+def attention_forward(q, k, v, causal=False, key_mask=None, scale=None):
+    """softmax(scale q k^T + mask) v, tiled with an online softmax (E3.2, E3.3, S3).
+
+    q (B, H, Tq, D), k (B, H, Tk, D), v (B, H, Tk, Dv), key_mask (B, Tk) bool
+    -> out (B, H, Tq, Dv), cache holding the inputs, out and lse (B, H, Tq).
+    """
+    check_available()
+    q, k, mask, scale = _validate.qk(q, k, key_mask, scale)
+    v = _validate.v_like(v, q, k)
+    B, H, Tq, D = q.shape
+    Tk, Dv = k.shape[2], v.shape[3]
+    keep = _keep(mask, B, Tk)
+    out = np.empty((B * H, Tq, Dv), q.dtype)
+    lse = np.empty((B * H, Tq), q.dtype)
+    _attention_fwd(_heads(q), _t(_heads(k)), _heads(v), keep, out, lse, H, q.dtype.type(scale),
+                   bool(causal))
+    out = out.reshape(B, H, Tq, Dv)
+    return out, {"q": q, "k": k, "v": v, "keep": keep, "out": out, "lse": lse, "scale": scale,
+                 "causal": bool(causal)}
+
+
+def attention_backward(dout, cache):
+    """Backward of E3.3 and E3.2, recomputing A from q, k and lse -> dq, dk, dv."""
+    q, k, v, out = cache["q"], cache["k"], cache["v"], cache["out"]
+    dout = _validate.grad_like("dout", dout, out)
+    B, H, Tq, D = q.shape
+    Tk, Dv = k.shape[2], v.shape[3]
+    dq = np.empty((B * H, Tq, D), q.dtype)
+    dk = np.empty((B * H, Tk, D), q.dtype)
+    dv = np.empty((B * H, Tk, Dv), q.dtype)
+    kh = _heads(k)
+    _attention_bwd(_heads(q), kh, _t(kh), _t(_heads(v)), cache["keep"], _heads(out), cache["lse"],
+                   _heads(dout), dq, dk, dv, H, q.dtype.type(cache["scale"]), cache["causal"])
+    return dq.reshape(q.shape), dk.reshape(k.shape), dv.reshape(v.shape)
+
