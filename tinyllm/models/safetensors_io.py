@@ -12,6 +12,7 @@ bfloat16 has no NumPy dtype: it loads as float32 (its 16 bits are the top half o
 import json
 import os
 import struct
+import sys
 import tempfile
 
 import numpy as np
@@ -30,46 +31,51 @@ _DTYPES = {
 }
 _CODES = {dt: code for code, dt in _DTYPES.items()}
 _MAX_HEADER = 100 * 1024 * 1024
+_LITTLE = sys.byteorder == "little"
 
 
 def load_file(path):
     """Read every tensor of a .safetensors file -> (dict name -> ndarray, metadata dict).
 
-    Arrays are fresh writable copies in native byte order; BF16 becomes float32.
+    Arrays are fresh writable arrays in native byte order (each tensor is read once into its own
+    buffer, so a large checkpoint needs about its own size in memory); BF16 becomes float32.
     """
     with open(path, "rb") as f:
-        raw = f.read()
-    if len(raw) < 8:
-        raise ValueError(f"{path}: not a safetensors file (only {len(raw)} bytes)")
-    (n,) = struct.unpack("<Q", raw[:8])
-    if n > _MAX_HEADER or 8 + n > len(raw):
-        raise ValueError(f"{path}: corrupt safetensors header length {n} (file has {len(raw)} bytes)")
-    try:
-        header = json.loads(raw[8 : 8 + n].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{path}: corrupt safetensors header: {e}") from None
-    metadata = header.pop("__metadata__", None) or {}
-    body = memoryview(raw)[8 + n :]
-    tensors = {}
-    for name, info in header.items():
-        code, shape = info["dtype"], tuple(info["shape"])
-        begin, end = info["data_offsets"]
-        if not 0 <= begin <= end <= len(body):
-            raise ValueError(f"{path}: tensor {name!r} has data_offsets {[begin, end]} outside the data")
-        chunk = body[begin:end]
-        if code == "BF16":
-            bits = np.frombuffer(chunk, dtype="<u2").astype(np.uint32) << 16
-            arr = bits.view(np.float32)
-        elif code in _DTYPES:
-            arr = np.frombuffer(chunk, dtype=_DTYPES[code])
-        else:
-            raise ValueError(f"{path}: tensor {name!r} has unsupported dtype {code!r}")
-        expected = int(np.prod(shape, dtype=np.int64))
-        if arr.size != expected:
-            raise ValueError(
-                f"{path}: tensor {name!r} holds {arr.size} elements but its shape {list(shape)} needs {expected}"
-            )
-        tensors[name] = arr.reshape(shape).astype(arr.dtype.newbyteorder("="), copy=True)
+        size = os.fstat(f.fileno()).st_size
+        if size < 8:
+            raise ValueError(f"{path}: not a safetensors file (only {size} bytes)")
+        (n,) = struct.unpack("<Q", f.read(8))
+        if n > _MAX_HEADER or 8 + n > size:
+            raise ValueError(f"{path}: corrupt safetensors header length {n} (file has {size} bytes)")
+        try:
+            header = json.loads(f.read(n).decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ValueError(f"{path}: corrupt safetensors header: {e}") from None
+        metadata = header.pop("__metadata__", None) or {}
+        data_size = size - 8 - n
+        tensors = {}
+        for name, info in header.items():
+            code, shape = info["dtype"], tuple(info["shape"])
+            begin, end = info["data_offsets"]
+            if not 0 <= begin <= end <= data_size:
+                raise ValueError(f"{path}: tensor {name!r} has data_offsets {[begin, end]} outside the data")
+            if code != "BF16" and code not in _DTYPES:
+                raise ValueError(f"{path}: tensor {name!r} has unsupported dtype {code!r}")
+            buf = bytearray(end - begin)
+            f.seek(8 + n + begin)
+            f.readinto(buf)
+            if code == "BF16":
+                arr = (np.frombuffer(buf, dtype="<u2").astype(np.uint32) << 16).view(np.float32)
+            else:
+                arr = np.frombuffer(buf, dtype=_DTYPES[code])
+            expected = int(np.prod(shape, dtype=np.int64))
+            if arr.size != expected:
+                raise ValueError(
+                    f"{path}: tensor {name!r} holds {arr.size} elements but its shape {list(shape)} needs {expected}"
+                )
+            if arr.dtype.byteorder == ">" or (arr.dtype.byteorder == "<" and not _LITTLE):
+                arr = arr.astype(arr.dtype.newbyteorder("="))
+            tensors[name] = arr.reshape(shape)
     return tensors, metadata
 
 
