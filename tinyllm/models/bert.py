@@ -31,7 +31,6 @@ from tinyllm.ops.linear import linear_backward, linear_forward
 from tinyllm.ops.losses import cross_entropy_backward, cross_entropy_forward
 
 
-
 def bert_param_shapes(config, mlm_head=True):
     """Parameter name -> shape of a BERT with this config (with or without the MLM head)."""
     C = config.d_model
@@ -163,7 +162,7 @@ class BERT(Model):
 
     def _encode_backward(self, dx, cache):
         """Backward of _encode. dx (B, T, C) -> grads of the embeddings and blocks (+ inputs_embeds,
-        past_kv when used)."""
+        past_kv when used). With inputs_embeds the token table was not read: its gradient is zero."""
         cfg = self.config
         grads = {}
         dpast = [None] * cfg.n_layer
