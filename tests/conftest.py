@@ -1,0 +1,17 @@
+"""Shared pytest set-up.
+
+Numba's CUDA simulator must be switched on before ``numba.cuda`` is first imported. On a machine
+without a CUDA driver we switch it on here, so the cuda kernel backend runs (slowly, on the CPU) in
+the normal test run; with a driver the tests use the real GPU.
+"""
+
+import ctypes.util
+import os
+
+
+def _has_cuda_driver():
+    return ctypes.util.find_library("cuda") is not None or os.path.exists("/dev/nvidia0")
+
+
+if "NUMBA_ENABLE_CUDASIM" not in os.environ and not _has_cuda_driver():
+    os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
