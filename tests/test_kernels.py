@@ -230,3 +230,36 @@ def test_missing_extension_says_how_to_build(monkeypatch):
     monkeypatch.setattr(cb, "_IMPORT_ERROR", ImportError("simulated"), raising=False)
     with pytest.raises(ImportError, match="pip install -e"):
         cb.check_available()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gpt_and_bert_agree_across_backends(dtype):
+    """GPT (causal, E3.6) and BERT (padding mask, E3.7) give the same loss and gradients on every
+    backend; cuda joins on a smaller model because the simulator is slow."""
+    from tinyllm import BERT, GPT, BERTConfig, GPTConfig
+    rng = np.random.default_rng(0)
+    tol = dict(rtol=1e-9, atol=1e-11) if dtype == np.float64 else dict(rtol=2e-3, atol=2e-5)
+
+    def run(T, n_layer, backends):
+        gpt = GPT(GPTConfig(vocab_size=23, n_layer=n_layer, n_head=2, d_model=8, max_len=T,
+                            dropout=0.0), seed=0, dtype=dtype)
+        bert = BERT(BERTConfig(vocab_size=23, n_layer=n_layer, n_head=2, d_model=8, max_len=T,
+                               type_vocab_size=2, dropout=0.0), seed=0, dtype=dtype)
+        idx = rng.integers(0, 23, size=(2, T))
+        labels = np.where(rng.random((2, T)) < 0.5, idx, -100)
+        attention_mask = np.ones((2, T), np.int64)
+        attention_mask[1, T - 2:] = 0
+        results = {}
+        for name in backends:
+            with K.use(name):
+                results[name] = (gpt.loss_and_grads(idx[:, :-1], idx[:, 1:]),
+                                 bert.loss_and_grads(idx, labels, attention_mask=attention_mask))
+        for name in backends[1:]:
+            for (loss_ref, g_ref), (loss, g) in zip(results["numpy"], results[name]):
+                np.testing.assert_allclose(loss, loss_ref, **tol)
+                for key in g_ref:
+                    np.testing.assert_allclose(g[key], g_ref[key], err_msg=f"{name} {key}", **tol)
+
+    run(T=9, n_layer=2, backends=["numpy"] + CPU_BACKENDS)
+    if "cuda" in K.available():
+        run(T=4, n_layer=1, backends=["numpy", "cuda"])
