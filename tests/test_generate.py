@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from tinyllm.generate import generate, generate_text, next_token_probs, sample_from
-from tinyllm.models.config import GPTConfig
-from tinyllm.models.gpt import GPT
+from tinyllm.models import GPT, GPTConfig
 
 V = 31
 

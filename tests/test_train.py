@@ -7,8 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from tinyllm.models.config import GPTConfig
-from tinyllm.models.gpt import GPT
+from tinyllm.models import GPT, GPTConfig
 from tinyllm.train import DocumentBatches, TrainConfig, Trainer, WindowBatches
 from tinyllm.train.checkpoint import load_checkpoint_state, resolve_checkpoint
 
@@ -179,7 +178,7 @@ def test_gradient_accumulation_equals_big_batch():
         tr.fit()
         runs.append(model.params)
     for k in runs[0]:
-        np.testing.assert_allclose(runs[0][k], runs[1][k], rtol=1e-10, atol=1e-13)
+        np.testing.assert_allclose(runs[0][k], runs[1][k], rtol=1e-10, atol=1e-10)   # b_K: exact 0 grad, noise
 
 
 def test_early_stopping(tmp_path):

@@ -8,29 +8,25 @@ Every source has ``next_batch() -> dict`` (keyword arguments for ``model.loss_an
   length are batched together so little compute goes to padding.
 - ``WindowBatches``:   causal LM on one long token stream (a text file): random windows.
 - ``MaskedLMBatches``: masked LM (E3.7), one document per row, ``[CLS] text [SEP]``, corrupted by S10.
+
+The framing, shifting and masking themselves are ``tinyllm.data.batching`` and ``tinyllm.data.masking``.
 """
 
 import numpy as np
 
-from tinyllm.ops.losses import IGNORE_INDEX
+from tinyllm.data.batching import bert_inputs, causal_batch
+from tinyllm.data.masking import mlm_mask
 from tinyllm.train.checkpoint import rng_state, set_rng_state
 
 
 def causal_rows(docs, pad_id, max_len):
-    """Pack framed documents into E3.6 inputs and targets.
+    """E3.6 inputs and targets for framed documents ([BOS] text [EOS]), one per row.
 
-    docs: list of token-id lists, each already framed as [BOS] text [EOS] (length n+2)
-    Returns idx (B, T) and targets (B, T) with T = the longest row's n+1, capped at ``max_len``:
-    idx[b] = [BOS] text (padded with ``pad_id``), targets[b] = text [EOS] (padded with -100).
+    Rows longer than ``max_len`` + 1 tokens are cut; T is the longest remaining row minus one, so a
+    batch of short documents stays short. ``tinyllm.data.batching.causal_batch`` does the shift.
+    Returns idx (B, T) and targets (B, T), -100 where there is nothing to predict.
     """
-    rows = [d[: max_len + 1] for d in docs]
-    T = max(len(r) for r in rows) - 1
-    idx = np.full((len(rows), T), pad_id, dtype=np.int64)            # (B, T)
-    targets = np.full((len(rows), T), IGNORE_INDEX, dtype=np.int64)  # (B, T)
-    for b, r in enumerate(rows):
-        idx[b, : len(r) - 1] = r[:-1]
-        targets[b, : len(r) - 1] = r[1:]
-    return idx, targets
+    return causal_batch([d[: max_len + 1] for d in docs], pad_id)
 
 
 def _check_docs(docs, min_len):
@@ -156,3 +152,41 @@ class WindowBatches:
 
     def load_state_dict(self, sd):
         set_rng_state(self.rng, sd["rng"])
+
+
+class MaskedLMBatches(_EpochSource):
+    """Masked-LM batches (E3.7): documents (unframed token ids) read as [CLS] text [SEP] and
+    corrupted by S10 (``tinyllm.data.masking.mlm_mask``).
+
+    Each batch is {"idx": corrupted ids, "labels": original ids at the chosen positions and -100
+    elsewhere, "attention_mask": 1 for tokens, 0 for padding, "token_type_ids": zeros}.
+    """
+
+    def __init__(self, docs, batch_size, tokenizer, max_len, mask_prob=0.15, seed=0, bucket=50):
+        _check_docs(docs, 1)
+        super().__init__(docs, batch_size, seed, bucket)
+        self.tokenizer = tokenizer
+        self.max_len = int(max_len)
+        self.mask_prob = float(mask_prob)
+        self.seed = seed
+
+    def make_batch(self, docs, rng):
+        """Frame ``docs`` as [CLS] text [SEP] with padding (``bert_inputs``), then corrupt them (S10)."""
+        tok = self.tokenizer
+        inputs = bert_inputs(docs, cls_id=tok.cls_id, sep_id=tok.sep_id, pad_id=tok.pad_id, max_len=self.max_len)
+        corrupted, labels = mlm_mask(inputs["input_ids"], rng, vocab_size=tok.vocab_size, mask_id=tok.mask_id,
+                                     special_ids=tok.special_ids, attention_mask=inputs["attention_mask"],
+                                     mask_prob=self.mask_prob)
+        return {"idx": corrupted, "labels": labels, "attention_mask": inputs["attention_mask"],
+                "token_type_ids": inputs["token_type_ids"]}
+
+    def next_batch(self):
+        ids = self.next_indices()
+        return self.make_batch([self.docs[i] for i in ids], self.rng)
+
+    def fixed_batches(self):
+        """Every document once, in length order, masked with this source's seed (for validation)."""
+        order = np.argsort([len(d) for d in self.docs], kind="stable")
+        rng = np.random.default_rng([int(self.seed), 1])
+        return [self.make_batch([self.docs[i] for i in order[s: s + self.batch_size]], rng)
+                for s in range(0, len(order), self.batch_size)]

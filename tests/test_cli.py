@@ -1,0 +1,129 @@
+"""The command line: --help for every subcommand, a tiny pretrain/resume/generate/eval run, errors."""
+
+import io
+import json
+
+import numpy as np
+import pytest
+
+from tinyllm.cli import build_parser, main
+
+TINY = ["--corpus", "tinyworld", "--n-layer", "1", "--n-head", "2", "--d-model", "16", "--max-len", "48",
+        "--train-docs", "64", "--val-docs", "16", "--batch-size", "8", "--eval-every", "2", "--quiet"]
+
+
+def run(argv):
+    out, err = io.StringIO(), io.StringIO()
+    code = main(argv, out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.parametrize("command, words", [
+    ("pretrain", ["ten steps", "E3.6", "E3.7", "S9", "E4.1", "--resume", "--force"]),
+    ("generate", ["S14", "temperature", "top-k", "top-p", "KV cache"]),
+    ("eval", ["step 9", "E4.1", "entropy floor"]),
+    ("fetch", ["step 1", "shakespeare", "TINYLLM_HOME"]),
+    ("demo", ["TinyWorld", "entropy floor", "loss curve"]),
+])
+def test_every_subcommand_has_teaching_help(command, words, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([command, "--help"])
+    assert e.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for w in words:
+        assert w in text, (command, w)
+
+
+def test_top_level_help_lists_subcommands():
+    code, out, _ = run([])
+    assert code == 0
+    for name in ("pretrain", "generate", "eval", "fetch", "demo", "section 3.2"):
+        assert name in out
+    sub = build_parser()._subparsers._group_actions[0].choices
+    assert set(sub) == {"pretrain", "generate", "eval", "fetch", "demo"}
+
+
+def test_tiny_pretrain_resume_generate_eval(tmp_path):
+    out = tmp_path / "run"
+    code, _, err = run(["pretrain", "--out", str(out), "--steps", "4"] + TINY)
+    assert code == 0, err
+    assert "entropy floor" in err and "perplexity" in err
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "metrics.json", "loss_curve.png",
+                 "recipe.json"):
+        assert (out / name).exists(), name
+    from tinyllm.data import load_tokenizer
+    from tinyllm.models import GPT
+
+    model = GPT.from_pretrained(out)                    # what an independent check does
+    tok = load_tokenizer(out)
+    assert model.config.vocab_size == tok.vocab_size
+
+    # not empty and no --resume/--force: a clear refusal
+    code, _, err = run(["pretrain", "--out", str(out), "--steps", "4"] + TINY)
+    assert code == 2 and "not empty" in err and "--resume" in err
+
+    code, _, err = run(["pretrain", "--out", str(out), "--steps", "6", "--resume", "--quiet"])
+    assert code == 0, err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["step"] == 6 and metrics["status"] == "completed"
+
+    code, text, err = run(["generate", str(out), "--prompt", "Anna lives in", "--max-new-tokens", "5",
+                           "-n", "2", "--seed", "1"])
+    assert code == 0, err
+    assert len(text.strip().splitlines()) == 2 and text.startswith("Anna lives in")
+
+    code, text, err = run(["eval", str(out), "--docs", "20"])
+    assert code == 0, err
+    assert "cross-entropy" in text and "entropy floor" in text and "perplexity" in text
+
+    code, _, err = run(["pretrain", "--out", str(out), "--steps", "2", "--force"] + TINY)
+    assert code == 0, err
+    assert json.loads((out / "metrics.json").read_text())["step"] == 2
+
+
+def test_tiny_bert_pretrain(tmp_path):
+    out = tmp_path / "bert"
+    code, _, err = run(["pretrain", "--model", "bert", "--out", str(out), "--steps", "3"] + TINY)
+    assert code == 0, err
+    code, text, err = run(["eval", str(out), "--docs", "20"])
+    assert code == 0, err
+    assert "masked-token accuracy" in text
+    code, _, err = run(["generate", str(out)])
+    assert code == 2 and "BERT" in err
+
+
+def test_clear_errors(tmp_path):
+    code, _, err = run(["pretrain", "--out", str(tmp_path / "a"), "--corpus", str(tmp_path / "missing.txt")])
+    assert code == 2 and "missing.txt" in err
+    code, _, err = run(["pretrain", "--out", str(tmp_path / "b"), "--preset", "huge"])
+    assert code == 2 and "preset" in err and "tiny" in err
+    code, _, err = run(["pretrain", "--out", str(tmp_path / "c"), "--resume"])
+    assert code == 2 and "no checkpoint" in err
+    stranger = tmp_path / "d"
+    stranger.mkdir()
+    (stranger / "notes.txt").write_text("mine")
+    code, _, err = run(["pretrain", "--out", str(stranger), "--force"])
+    assert code == 2 and "refusing" in err and (stranger / "notes.txt").exists()
+    code, _, err = run(["generate", str(tmp_path / "nothing")])
+    assert code == 2 and "zoo name" in err
+    code, _, err = run(["pretrain", "--out", str(tmp_path / "e"), "--backend", "fortran"] + TINY + ["--steps", "1"])
+    assert code == 2 and "backend" in err
+    for bad in (["--temperature", "0"], ["--top-k", "0"], ["--max-new-tokens", "-1"]):
+        with pytest.raises(SystemExit) as e:
+            main(["generate", "x"] + bad)
+        assert e.value.code == 2
+
+
+def test_generate_rejects_top_p_above_one(tmp_path):
+    from tinyllm.data import tinyworld
+    from tinyllm.models import GPT, GPTConfig
+
+    tok = tinyworld.tokenizer()
+    folder = tmp_path / "m"
+    GPT(GPTConfig(vocab_size=tok.vocab_size, n_layer=1, n_head=1, d_model=8, max_len=16)).save_pretrained(folder)
+    tok.save(folder / "tokenizer.json")
+    code, _, err = run(["generate", str(folder), "--top-p", "1.5"])
+    assert code == 2 and "top-p" in err
+    code, text, _ = run(["generate", str(folder), "--greedy", "--max-new-tokens", "3", "--prompt", "Anna"])
+    assert code == 0 and text.startswith("Anna")
+    assert np.isfinite(GPT.from_pretrained(folder).params["tok_emb"]).all()

@@ -1,0 +1,336 @@
+"""Pre-training end to end: article §3.2's ten steps as one function, ``pretrain(recipe, out)``.
+
+    1 corpus      TinyWorld (generated, with its entropy floor), a UTF-8 file/folder, or a fetched corpus
+    2 vocabulary  TinyWorld's word list; a character vocabulary for other text
+    3 encoding    ids, framed [BOS] text [EOS] (GPT) or [CLS] text [SEP] (BERT)
+    4 batches     one document per row (tinyllm.train.batches), masked by S10 for BERT
+    5 model       GPT or BERT with the recipe's sizes
+    6 loss        E3.6 (GPT) or E3.7 (BERT)
+    7 optimiser   AdamW with warm-up + cosine and global-norm clipping (S9)
+    8 iterations  the Trainer loop
+    9 validation  loss, perplexity (E4.1), accuracy; early stopping
+   10 storage     checkpoints, the best model at the top of ``out``
+
+The command line (``tinyllm pretrain``), ``tinyllm demo`` and the model zoo all call this.
+"""
+
+import json
+import shutil
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from tinyllm.data.batching import frame_causal
+
+RECIPE_FILE = "recipe.json"
+
+# Defaults measured on a 2-core CPU (see README): each finishes in about 4 minutes.
+DEFAULTS = {
+    "gpt": dict(n_layer=2, n_head=4, d_model=128, max_len=96, steps=1500, batch_size=32, lr=3e-3,
+                warmup=60, min_lr=3e-4, n_train_docs=20000, n_val_docs=500, eval_every=250),
+    "bert": dict(n_layer=2, n_head=4, d_model=128, max_len=96, steps=1500, batch_size=32, lr=2e-3,
+                 warmup=60, min_lr=2e-4, n_train_docs=20000, n_val_docs=500, eval_every=250),
+}
+
+
+@dataclass
+class Recipe:
+    """Everything that defines a pre-training run. ``None`` fields take the model's DEFAULTS."""
+
+    model: str = "gpt"                 # gpt | bert
+    corpus: str = "tinyworld"          # tinyworld | shakespeare | a path to UTF-8 text
+    preset: str = None                 # a GPTConfig/BERTConfig preset name; overrides the default sizes
+    n_layer: int = None
+    n_head: int = None
+    d_model: int = None
+    max_len: int = None
+    dropout: float = 0.0
+    steps: int = None
+    batch_size: int = None
+    lr: float = None
+    warmup: int = None
+    min_lr: float = None
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    accum_steps: int = 1
+    eval_every: int = None
+    patience: int = 0
+    n_train_docs: int = None
+    n_val_docs: int = None
+    mask_prob: float = 0.15
+    seed: int = 0
+    dtype: str = "float32"
+    backend: str = None
+
+    def resolved(self):
+        """A copy with every ``None`` filled from DEFAULTS (and from the preset, when given)."""
+        if self.model not in DEFAULTS:
+            raise ValueError(f"model: expected 'gpt' or 'bert', got {self.model!r}")
+        values = asdict(self)
+        for k, v in DEFAULTS[self.model].items():
+            if values[k] is None:
+                values[k] = v
+        if self.preset is not None:
+            preset = config_class(self.model).PRESETS.get(self.preset)
+            if preset is None:
+                names = sorted(config_class(self.model).PRESETS)
+                raise ValueError(f"preset: unknown {self.model.upper()} preset {self.preset!r}; choose one of {names}")
+            for k in ("n_layer", "n_head", "d_model", "max_len"):
+                if getattr(self, k) is None and k in preset:
+                    values[k] = preset[k]
+        if values["dtype"] not in ("float32", "float64"):
+            raise ValueError(f"dtype: expected 'float32' or 'float64', got {values['dtype']!r}")
+        return Recipe(**values)
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d):
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def config_class(model):
+    from tinyllm.models import BERTConfig, GPTConfig
+
+    return GPTConfig if model == "gpt" else BERTConfig
+
+
+# ------------------------------------------------------------------------------ steps 1-3: data
+
+
+@dataclass
+class Corpus:
+    """Encoded documents ready for batching, plus what is known about the text."""
+
+    tokenizer: object
+    train_docs: list          # token-id lists, unframed
+    val_docs: list
+    entropy_floor: float = None   # nats per predicted token on val_docs (TinyWorld only)
+    stream: bool = False      # True: one long text, cut into windows instead of documents
+    description: str = ""
+
+
+def tinyworld_corpus(n_train, n_val, seed):
+    """Step 1-3 on TinyWorld: sample documents (disjoint splits), its word tokenizer, the floor."""
+    from tinyllm.data import tinyworld
+
+    tok = tinyworld.tokenizer()
+    train = tinyworld.sample(n_train, seed=seed, split="train")
+    val = tinyworld.sample(n_val, seed=seed + 1, split="validation")
+    floor = tinyworld.entropy_floor(val, tok)
+    enc = lambda docs: [tok.encode(d.text) for d in docs]      # noqa: E731
+    return Corpus(tok, enc(train), enc(val), entropy_floor=floor,
+                  description=f"TinyWorld: {n_train} training and {n_val} validation documents")
+
+
+def load_text(corpus):
+    """Step 1 on real text: 'shakespeare' (fetched into the cache on first use) or a UTF-8 file or
+    folder, cleaned by ``tinyllm.data.text`` (one document per file, joined by blank lines)."""
+    if corpus == "shakespeare":
+        from tinyllm.data.fetch import load_shakespeare
+
+        return load_shakespeare()
+    from tinyllm.data.text import load_corpus as load_files
+
+    return "\n\n".join(load_files(corpus))
+
+
+def text_corpus(corpus):
+    """Steps 1-3 on real text: the cleaned text, a character vocabulary, a 95% / 5% split into
+    training and validation text."""
+    from tinyllm.data import CharTokenizer
+
+    text = load_text(corpus)
+    cut = int(len(text) * 0.95)
+    tok = CharTokenizer.train([text])
+    return Corpus(tok, [tok.encode(text[:cut])], [tok.encode(text[cut:])], stream=True,
+                  description=f"{corpus}: {len(text):,} characters, {tok.vocab_size} symbols")
+
+
+def load_corpus(recipe):
+    """The corpus named by ``recipe.corpus`` (a clear error when it is missing)."""
+    if recipe.corpus == "tinyworld":
+        return tinyworld_corpus(recipe.n_train_docs, recipe.n_val_docs, recipe.seed)
+    return text_corpus(recipe.corpus)
+
+
+# ------------------------------------------------------------------------------ steps 4-5
+
+
+def frame(docs, tokenizer, model):
+    """Step 3's special tokens for a GPT: [BOS] text [EOS]. (BERT's [CLS] text [SEP] framing
+    happens per batch, in ``MaskedLMBatches``, together with the padding mask.)"""
+    if model == "gpt":
+        return [frame_causal(d, tokenizer.bos_id, tokenizer.eos_id) for d in docs]
+    return docs
+
+
+def build_batches(recipe, corpus):
+    """(training batch source, fixed validation batches) for the recipe's model (step 4)."""
+    from tinyllm.train.batches import DocumentBatches, MaskedLMBatches, WindowBatches
+
+    tok, B, T = corpus.tokenizer, recipe.batch_size, recipe.max_len
+    if corpus.stream:
+        if recipe.model != "gpt":
+            raise ValueError("corpus: BERT pre-training needs documents; use --corpus tinyworld")
+        train = WindowBatches(corpus.train_docs[0], B, T, seed=recipe.seed)
+        val = WindowBatches(corpus.val_docs[0], B, T, seed=recipe.seed).fixed_batches(8)
+        return train, val
+    docs_train = frame(corpus.train_docs, tok, recipe.model)
+    docs_val = frame(corpus.val_docs, tok, recipe.model)
+    if recipe.model == "gpt":
+        train = DocumentBatches(docs_train, B, pad_id=tok.pad_id, max_len=T, seed=recipe.seed)
+        val = DocumentBatches(docs_val, B, pad_id=tok.pad_id, max_len=T).fixed_batches()
+        return train, val
+    train = MaskedLMBatches(docs_train, B, tok, max_len=T, mask_prob=recipe.mask_prob, seed=recipe.seed)
+    val = MaskedLMBatches(docs_val, B, tok, max_len=T, mask_prob=recipe.mask_prob,
+                          seed=recipe.seed + 1).fixed_batches()
+    return train, val
+
+
+def build_model(recipe, vocab_size):
+    """Step 5: GPT or BERT with the recipe's sizes."""
+    from tinyllm.models import BERT, GPT
+
+    cfg = config_class(recipe.model)(vocab_size=vocab_size, n_layer=recipe.n_layer, n_head=recipe.n_head,
+                                     d_model=recipe.d_model, max_len=recipe.max_len, dropout=recipe.dropout)
+    cls = GPT if recipe.model == "gpt" else BERT
+    return cls(cfg, seed=recipe.seed, dtype=np.dtype(recipe.dtype))
+
+
+def train_config(recipe, corpus):
+    from tinyllm.train.trainer import TrainConfig
+
+    return TrainConfig(steps=recipe.steps, lr=recipe.lr, min_lr=min(recipe.min_lr, recipe.lr),
+                       warmup=min(recipe.warmup, recipe.steps), weight_decay=recipe.weight_decay,
+                       grad_clip=recipe.grad_clip, accum_steps=recipe.accum_steps,
+                       eval_every=min(recipe.eval_every, recipe.steps), patience=recipe.patience,
+                       seed=recipe.seed, log_every=10,
+                       extra={"entropy_floor": corpus.entropy_floor, "corpus": recipe.corpus,
+                              "model": recipe.model})
+
+
+# ------------------------------------------------------------------------------ the run
+
+
+def prepare_out_dir(out, resume=False, force=False):
+    """Refuse to mix runs: ``out`` must be new or empty, unless resuming (it must then hold a
+    checkpoint) or forcing (an old tinyllm run there is removed)."""
+    out = Path(out)
+    if resume:
+        if not (out / "checkpoints" / "latest").exists() and not (out / "checkpoints" / ".latest.old").exists():
+            raise FileNotFoundError(f"--resume: no checkpoint in {out}/checkpoints/latest; start a new run "
+                                    f"without --resume")
+        return out
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"--out: {out} is a file, expected a folder")
+    if out.exists() and any(out.iterdir()):
+        looks_like_run = (out / RECIPE_FILE).exists() or (out / "checkpoints").exists()
+        if not force:
+            raise FileExistsError(f"--out: {out} is not empty; pass --resume to continue the run there, "
+                                  f"--force to overwrite it, or choose another folder")
+        if not looks_like_run:
+            raise FileExistsError(f"--force: {out} is not empty and does not look like a tinyllm run "
+                                  f"(no {RECIPE_FILE}); refusing to delete it, choose another folder")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def pretrain(recipe, out, resume=False, force=False, progress=True, stream=None, callbacks=()):
+    """Run §3.2 steps 1-10 for ``recipe`` into the folder ``out``.
+
+    Returns ``(result, summary, trainer)``: the TrainResult, a dict with the corpus description,
+    the entropy floor, the model size and the final validation metrics, and the Trainer itself.
+    """
+    from tinyllm.train.trainer import Trainer
+
+    out = Path(out)
+    if resume:
+        prepare_out_dir(out, resume=True)
+        saved = Recipe.from_dict(json.loads((out / RECIPE_FILE).read_text()))
+        changes = {k: v for k, v in recipe.to_dict().items() if k in ("steps", "backend") and v is not None}
+        recipe = Recipe(**{**saved.to_dict(), **changes})
+    recipe = recipe.resolved()
+    corpus = load_corpus(recipe)
+    if not resume:
+        prepare_out_dir(out, force=force)
+        (out / RECIPE_FILE).write_text(json.dumps(recipe.to_dict(), indent=1))
+    train, val = build_batches(recipe, corpus)
+    model = build_model(recipe, corpus.tokenizer.vocab_size)
+    trainer = Trainer(model, train, val, train_config(recipe, corpus), tokenizer=corpus.tokenizer,
+                      out_dir=out, callbacks=callbacks, progress=progress, stream=stream)
+    if resume:
+        trainer.restore()
+    with backend_context(recipe.backend):
+        result = trainer.fit()
+    last = trainer.evals[-1] if trainer.evals else {}
+    summary = {
+        "corpus": corpus.description,
+        "entropy_floor": corpus.entropy_floor,
+        "params": model.num_params(),
+        "steps": trainer.step,
+        "train_time_s": trainer.train_time,
+        "tokens_per_s": trainer.tokens_seen / trainer.train_time if trainer.train_time else None,
+        "val_loss": last.get("val_loss"),
+        "val_ppl": last.get("val_ppl"),
+        "val_accuracy": last.get("val_accuracy"),
+        "best_val_loss": trainer.best_val_loss,
+    }
+    return result, summary, trainer
+
+
+def backend_context(name):
+    """``tinyllm.kernels.use(name)`` when a backend is named, else nothing."""
+    if name is None:
+        return nullcontext()
+    from tinyllm import kernels
+
+    if name not in kernels.available():
+        raise ValueError(f"backend: {name!r} is not available here; available: {kernels.available()}")
+    return kernels.use(name)
+
+
+# ------------------------------------------------------------------------------ step 9 on its own
+
+
+def evaluate_corpus(model, tokenizer, corpus="tinyworld", split="test", n_docs=1000, seed=12345,
+                    batch_size=64, mask_prob=0.15):
+    """Cross-entropy, perplexity (E4.1) and accuracy of ``model`` on fresh text.
+
+    TinyWorld: ``n_docs`` documents sampled from ``split``; a GPT reads each as [BOS] text [EOS] and
+    predicts text + [EOS] (the tokens ``entropy_floor`` counts), which is returned beside it. A BERT
+    gets S10-masked documents and is scored on the masked positions (E3.7). Other corpora: windows of
+    ``max_len`` tokens over the whole text (GPT only).
+    """
+    from tinyllm.models import GPT
+    from tinyllm.train.batches import MaskedLMBatches, WindowBatches, fixed_causal_batches
+    from tinyllm.train.evaluate import evaluate
+
+    is_gpt = isinstance(model, GPT)
+    T = model.config.max_len
+    floor = None
+    if corpus == "tinyworld":
+        from tinyllm.data import tinyworld
+
+        docs = tinyworld.sample(n_docs, seed=seed, split=split)
+        framed = frame([tokenizer.encode(d.text) for d in docs], tokenizer, "gpt" if is_gpt else "bert")
+        if is_gpt:
+            batches = fixed_causal_batches(framed, batch_size, tokenizer.pad_id, T)
+            floor = tinyworld.entropy_floor(docs, tokenizer)
+        else:
+            batches = MaskedLMBatches(framed, batch_size, tokenizer, max_len=T, mask_prob=mask_prob,
+                                      seed=seed).fixed_batches()
+    else:
+        if not is_gpt:
+            raise ValueError("corpus: BERT evaluation needs TinyWorld documents; use --corpus tinyworld")
+        ids = tokenizer.encode(load_text(corpus))
+        batches = WindowBatches(ids, batch_size, min(T, len(ids) - 1), seed=seed).fixed_batches(10**9)
+    r = evaluate(model, batches)
+    r["entropy_floor"] = floor
+    r["what"] = "next-token accuracy" if is_gpt else "masked-token accuracy"
+    return r

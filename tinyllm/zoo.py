@@ -1,0 +1,87 @@
+"""The model zoo: small pre-trained models that train themselves once, on first use.
+
+    model, tokenizer = tinyllm.pretrained("tinyworld-gpt")     # GPT, causal LM on TinyWorld
+    model, tokenizer = tinyllm.pretrained("tinyworld-bert")    # BERT, masked LM on TinyWorld
+
+The first call runs a fixed recipe (``RECIPES``; a few minutes on a laptop CPU) and caches the
+result under ``$TINYLLM_HOME/models/NAME`` (default ``~/.cache/tinyllm``); later calls just load
+it. The build happens in a temporary folder that is renamed into place when it is complete, so an
+interrupted first call leaves nothing half-built behind.
+"""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from tinyllm.train.pretrain import Recipe
+
+# The fixed recipes: the command line's defaults, seed 0.
+RECIPES = {
+    "tinyworld-gpt": Recipe(model="gpt", corpus="tinyworld", seed=0),
+    "tinyworld-bert": Recipe(model="bert", corpus="tinyworld", seed=0),
+}
+
+
+def model_dir(name):
+    """Where the zoo model ``name`` lives (whether or not it is built yet)."""
+    from tinyllm.data.fetch import tinyllm_home
+
+    return tinyllm_home() / "models" / name
+
+
+def load_folder(folder, dtype=np.float32):
+    """(model, tokenizer) from a folder with config.json, model.safetensors and tokenizer.json;
+    GPT or BERT is read from the config's ``model_type``."""
+    from tinyllm.data import load_tokenizer
+    from tinyllm.models import BERT, GPT
+
+    folder = Path(folder)
+    config_file = folder / "config.json"
+    if not config_file.exists():
+        raise FileNotFoundError(f"folder: {folder} has no config.json; is it a tinyllm model folder?")
+    model_type = json.loads(config_file.read_text()).get("model_type", "gpt2")
+    cls = {"gpt2": GPT, "bert": BERT}.get(model_type)
+    if cls is None:
+        raise ValueError(f"config.json: model_type {model_type!r} is neither 'gpt2' nor 'bert'")
+    return cls.from_pretrained(str(folder), dtype=dtype), load_tokenizer(str(folder))
+
+
+def pretrained(name, progress=True, retrain=False):
+    """(model, tokenizer) of the zoo model ``name``, training and caching it on first use.
+
+    ``progress`` shows the training progress bar on stderr during the one-time build;
+    ``retrain`` rebuilds the model even when it is cached.
+    """
+    if name not in RECIPES:
+        raise ValueError(f"name: unknown zoo model {name!r}; available: {sorted(RECIPES)}")
+    final = model_dir(name)
+    if retrain and final.exists():
+        shutil.rmtree(final)
+    if not (final / "model.safetensors").exists():
+        build(name, progress=progress)
+    return load_folder(final)
+
+
+def build(name, progress=True):
+    """Train ``RECIPES[name]`` into a temporary folder and move it into the cache when done."""
+    from tinyllm.train.pretrain import pretrain
+
+    final = model_dir(name)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".{name}.build-{os.getpid()}"
+    try:
+        result, _, _ = pretrain(RECIPES[name], tmp, force=True, progress=progress)
+        if result.status not in ("completed", "early_stopped"):
+            raise RuntimeError(f"zoo: building {name!r} stopped ({result.status}): {result.message}")
+        shutil.rmtree(tmp / "checkpoints", ignore_errors=True)   # the zoo keeps only the model
+        if final.exists():                                       # another process finished first
+            shutil.rmtree(tmp)
+        else:
+            os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final
