@@ -16,13 +16,14 @@ def ffn_forward(x, W_1, b_1, W_2, b_2, approximate="tanh"):
     return y, (cache_1, cache_g, cache_2)
 
 
-def ffn_backward(dy, cache):
+def ffn_backward(dy, cache, need_dW=True):
     """Backward of S6, in reverse order: second linear, GELU, first linear.
 
     dy: (B, T, C) -> dx (B, T, C), dW_1 (C, F), db_1 (F,), dW_2 (F, C), db_2 (C,)
+    need_dW=False returns None for the four parameter gradients (a frozen FFN).
     """
     cache_1, cache_g, cache_2 = cache
-    dg, dW_2, db_2 = linear_backward(dy, cache_2)
+    dg, dW_2, db_2 = linear_backward(dy, cache_2, need_dW)
     dh = gelu_backward(dg, cache_g)
-    dx, dW_1, db_1 = linear_backward(dh, cache_1)
+    dx, dW_1, db_1 = linear_backward(dh, cache_1, need_dW)
     return dx, dW_1, db_1, dW_2, db_2

@@ -25,15 +25,18 @@ def linear_forward(x, W, b=None):
     return y, {"x": x, "W": W, "has_b": b is not None}
 
 
-def linear_backward(dy, cache):
+def linear_backward(dy, cache, need_dW=True):
     """Backward of y = x W + b:  dx = dy W^T,  dW = x^T dy (summed over rows),  db = sum dy.
 
     dy: (..., C_out) -> dx (..., C_in), dW (C_in, C_out), db (C_out,) or None.
+    need_dW=False skips dW and db (both None): a frozen layer only passes the gradient on.
     """
     x, W = cache["x"], cache["W"]
     x2 = x.reshape(-1, x.shape[-1])          # (N, C_in)
     dy2 = dy.reshape(-1, dy.shape[-1])       # (N, C_out)
     dx = (dy2 @ W.T).reshape(x.shape)
+    if not need_dW:
+        return dx, None, None
     dW = x2.T @ dy2
     db = dy2.sum(axis=0) if cache["has_b"] else None
     return dx, dW, db

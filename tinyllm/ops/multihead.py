@@ -66,23 +66,24 @@ def multihead_attention_forward(x, W_Q, b_Q, W_K, b_K, W_V, b_V, W_O, b_O, n_hea
     return y, cache
 
 
-def multihead_attention_backward(dy, cache):
+def multihead_attention_backward(dy, cache, need_dW=True):
     """Backward of E3.4 -> E3.5 -> E3.1, walking the forward in reverse.
 
     dy: (B, T, C) -> dict with dx (B, T, C); dW_Q, dW_K, dW_V, dW_O (C, C); db_Q, db_K, db_V, db_O (C,);
     dpast_k, dpast_v (B, H, P, D) or None. x fed all three projections, so dx is the sum of three paths.
+    need_dW=False leaves the eight parameter gradients None (frozen weights, e.g. under a prefix, S12).
     """
     H, P = cache["n_head"], cache["P"]
-    dconcat, dW_O, db_O = linear_backward(dy, cache["o"])                   # E3.4
+    dconcat, dW_O, db_O = linear_backward(dy, cache["o"], need_dW)          # E3.4
     dheads = split_heads(dconcat, H)                                        # (B, H, T, D)
     dq, dk, dv = cache["kernel"].attention_backward(dheads, cache["att"])   # E3.5 (E3.2, E3.3)
     dpast_k = dpast_v = None
     if P:
         dpast_k, dk = dk[:, :, :P], dk[:, :, P:]
         dpast_v, dv = dv[:, :, :P], dv[:, :, P:]
-    dxq, dW_Q, db_Q = linear_backward(merge_heads(dq), cache["q"])          # E3.1
-    dxk, dW_K, db_K = linear_backward(merge_heads(dk), cache["k"])
-    dxv, dW_V, db_V = linear_backward(merge_heads(dv), cache["v"])
+    dxq, dW_Q, db_Q = linear_backward(merge_heads(dq), cache["q"], need_dW)  # E3.1
+    dxk, dW_K, db_K = linear_backward(merge_heads(dk), cache["k"], need_dW)
+    dxv, dW_V, db_V = linear_backward(merge_heads(dv), cache["v"], need_dW)
     return {"dx": dxq + dxk + dxv,
             "dW_Q": dW_Q, "db_Q": db_Q, "dW_K": dW_K, "db_K": db_K,
             "dW_V": dW_V, "db_V": db_V, "dW_O": dW_O, "db_O": db_O,
