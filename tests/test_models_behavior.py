@@ -216,3 +216,27 @@ def test_gpt_attention_mask_shapes_with_a_cache():
     hidden[0, 1] = 0                                       # hide one cached key from sequence 0 only
     out = m.forward(idx[:, 3:], past_kv=past, attention_mask=hidden)
     assert not np.allclose(out[0], ref[0]) and np.allclose(out[1], ref[1], rtol=1e-13)
+
+
+@pytest.mark.parametrize("make", [_gpt, _bert])
+def test_frozen_backward_gives_the_same_input_gradients_S12(make):
+    """With wrt naming only inputs (soft prompt / prefix, S12) or a few parameters, the weight
+    gradients of frozen blocks are skipped, and what is returned equals the full backward."""
+    m = make()
+    rng = np.random.default_rng(10)
+    embeds = rng.standard_normal((2, 5, 12))
+    labels = causal_lm_targets(_ids((2, 5), 11))
+    prefix = [tuple(rng.standard_normal((2, m.config.n_head, 3, 12 // m.config.n_head)) for _ in "kv")
+              for _ in range(2)]
+    everything = list(m.params) + ["inputs_embeds", "past_kv"]
+    _, full = m.loss_and_grads(None, labels, inputs_embeds=embeds, past_kv=prefix, wrt=everything)
+    for wrt in (["inputs_embeds"], ["past_kv"], ["inputs_embeds", "h.1.ffn.W_2"], ["h.0.attn.W_Q", "pos_emb"]):
+        _, some = m.loss_and_grads(None, labels, inputs_embeds=embeds, past_kv=prefix, wrt=wrt)
+        assert set(some) == set(wrt)
+        for k in wrt:
+            if k == "past_kv":
+                for a, b in zip(some[k], full[k]):
+                    np.testing.assert_array_equal(a[0], b[0])
+                    np.testing.assert_array_equal(a[1], b[1])
+            else:
+                np.testing.assert_array_equal(some[k], full[k])

@@ -81,3 +81,19 @@ def test_block_is_the_S7_formula(norm):
 def test_unknown_norm():
     with pytest.raises(ValueError, match="norm must be 'pre' or 'post'"):
         block_forward(np.zeros((1, 2, C)), _params(np.random.default_rng(2)), H, norm="sandwich")
+
+
+def test_frozen_block_passes_the_same_gradient_on():
+    rng = np.random.default_rng(3)
+    p = _params(rng)
+    x = rng.standard_normal((B, T, C))
+    past = (rng.standard_normal((B, H, P, C // H)), rng.standard_normal((B, H, P, C // H)))
+    for norm in ("pre", "post"):
+        y, cache = block_forward(x, p, H, norm=norm, past_kv=past)
+        dy = rng.standard_normal(y.shape)
+        dx, grads, dpast = block_backward(dy, cache)
+        dx_frozen, none, dpast_frozen = block_backward(dy, cache, need_params=False)
+        assert none == {} and len(grads) == len(p)
+        np.testing.assert_array_equal(dx, dx_frozen)
+        np.testing.assert_array_equal(dpast[0], dpast_frozen[0])
+        np.testing.assert_array_equal(dpast[1], dpast_frozen[1])

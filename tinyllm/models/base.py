@@ -124,6 +124,12 @@ class Model:
     def _kernel():
         return attention_kernel()
 
+    @staticmethod
+    def _block_needed(wanted, i):
+        """Whether any parameter of block i is among the wanted gradients (else it is frozen)."""
+        prefix = f"h.{i}."
+        return any(k.startswith(prefix) for k in wanted)
+
     def _wanted(self, wrt, extra=()):
         """The gradient names a caller asked for: None = every parameter; else a subset of the
         parameter names plus the optional inputs in `extra` (e.g. "inputs_embeds", "past_kv")."""

@@ -101,12 +101,13 @@ class BERT(Model):
         loss, (ce_cache, head_cache, rows, enc_cache) = self._loss(
             idx, labels, attention_mask, token_type_ids, rng, inputs_embeds, past_kv)
         dlogits = cross_entropy_backward(1.0, ce_cache)                        # (n, V)  S2
-        dt, grads, d_decoder = self._head_backward(dlogits, head_cache)       # (n, C)
+        dt, grads, d_decoder = self._head_backward(dlogits, head_cache, wanted)  # (n, C)
         B, T, C = enc_cache["shape"]
         dh = np.zeros((B * T, C), self.dtype)
         dh[rows] = dt                                                          # unlabelled rows get 0
-        grads.update(self._encode_backward(dh.reshape(B, T, C), enc_cache))
-        grads["tok_emb"] = grads["tok_emb"] + d_decoder                        # the two uses of E (S8)
+        grads.update(self._encode_backward(dh.reshape(B, T, C), enc_cache, wanted))
+        if "tok_emb" in wanted:
+            grads["tok_emb"] = grads["tok_emb"] + d_decoder                    # the two uses of E (S8)
         return float(loss), {k: v for k, v in grads.items() if k in wanted}
 
     # ------------------------------------------------------------ encoder
@@ -160,24 +161,27 @@ class BERT(Model):
                  "shape": (B, T, cfg.d_model)}
         return x, cache
 
-    def _encode_backward(self, dx, cache):
-        """Backward of _encode. dx (B, T, C) -> grads of the embeddings and blocks (+ inputs_embeds,
-        past_kv when used). With inputs_embeds the token table was not read: its gradient is zero."""
+    def _encode_backward(self, dx, cache, wanted):
+        """Backward of _encode. dx (B, T, C) -> grads of the `wanted` embeddings and blocks (+
+        inputs_embeds, past_kv when used); frozen blocks skip their weight gradients. With
+        inputs_embeds the token table was not read: its gradient is zero."""
         cfg = self.config
         grads = {}
         dpast = [None] * cfg.n_layer
         for i in reversed(range(cfg.n_layer)):
-            dx, g, dpast[i] = block_backward(dx, cache["blocks"][i])
+            dx, g, dpast[i] = block_backward(dx, cache["blocks"][i], self._block_needed(wanted, i))
             grads.update({f"h.{i}.{k}": v for k, v in g.items()})
         dx = dropout_backward(dx, cache["drop"])
         dx, grads["emb_ln.gamma"], grads["emb_ln.beta"] = layernorm_backward(dx, cache["ln"])
-        grads["pos_emb"] = embedding_backward(dx.sum(axis=0), cache["pos"])    # positions shared by the batch
-        grads["seg_emb"] = embedding_backward(dx, cache["seg"])
+        if "pos_emb" in wanted:
+            grads["pos_emb"] = embedding_backward(dx.sum(axis=0), cache["pos"])  # shared by the batch
+        if "seg_emb" in wanted:
+            grads["seg_emb"] = embedding_backward(dx, cache["seg"])
         if cache["tok"] is None:
             grads["inputs_embeds"] = dx
-            grads["tok_emb"] = np.zeros_like(self.params["tok_emb"])
-        else:
-            grads["tok_emb"] = embedding_backward(dx, cache["tok"])
+        if "tok_emb" in wanted:
+            grads["tok_emb"] = (np.zeros_like(self.params["tok_emb"]) if cache["tok"] is None
+                                else embedding_backward(dx, cache["tok"]))
         if dpast[0] is not None:
             grads["past_kv"] = dpast
         return grads
@@ -193,15 +197,16 @@ class BERT(Model):
         logits, c_dec = linear_forward(t, p["tok_emb"].T, p["mlm.out_bias"])   # (..., V)  tied to E
         return logits, (c_dense, c_act, c_ln, c_dec)
 
-    def _head_backward(self, dlogits, cache):
-        """Backward of _head_forward -> dh, the head's grads, and the decoder's share of dE (V, C)."""
+    def _head_backward(self, dlogits, cache, wanted):
+        """Backward of _head_forward -> dh, the head's grads, and the decoder's share of dE (V, C)
+        (None when "tok_emb" is not wanted)."""
         c_dense, c_act, c_ln, c_dec = cache
         g = {}
-        dt, dW_dec, g["mlm.out_bias"] = linear_backward(dlogits, c_dec)
+        dt, dW_dec, g["mlm.out_bias"] = linear_backward(dlogits, c_dec, bool(wanted & {"tok_emb", "mlm.out_bias"}))
         dt, g["mlm.ln.gamma"], g["mlm.ln.beta"] = layernorm_backward(dt, c_ln)
         dt = gelu_backward(dt, c_act)
-        dh, g["mlm.dense.W"], g["mlm.dense.b"] = linear_backward(dt, c_dense)
-        return dh, g, dW_dec.T
+        dh, g["mlm.dense.W"], g["mlm.dense.b"] = linear_backward(dt, c_dense, bool(wanted & {"mlm.dense.W", "mlm.dense.b"}))
+        return dh, g, None if dW_dec is None else dW_dec.T
 
     def _loss(self, idx, labels, attention_mask, token_type_ids, rng, inputs_embeds, past_kv):
         self._require_head("loss_and_grads")

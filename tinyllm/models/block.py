@@ -92,36 +92,39 @@ def block_forward(x, p, n_head, norm="pre", causal=False, key_mask=None, past_kv
     return y, cache
 
 
-def block_backward(dy, cache):
+def block_backward(dy, cache, need_params=True):
     """Backward of S7, walking block_forward in reverse.
 
     dy: (B, T, C) -> dx (B, T, C), grads (local name -> array, same keys as PARAM_SHAPES),
     dpast (dk, dv) each (B, H, P, D), or None when the forward had no past_kv.
+    need_params=False skips the weight gradients (a frozen block) and returns grads = {}.
     """
     g = {}
     if cache["norm"] == "pre":
         # y = x1 + Drop(FFN(LN_2(x1))): the residual passes dy straight to x1, the branch adds to it
         df = dropout_backward(dy, cache["d2"])
-        df, g["ffn.W_1"], g["ffn.b_1"], g["ffn.W_2"], g["ffn.b_2"] = ffn_backward(df, cache["ffn"])
+        df, g["ffn.W_1"], g["ffn.b_1"], g["ffn.W_2"], g["ffn.b_2"] = ffn_backward(
+            df, cache["ffn"], need_params)
         dx1_branch, g["ln_2.gamma"], g["ln_2.beta"] = layernorm_backward(df, cache["ln2"])
         dx1 = dy + dx1_branch
         # x1 = x + Drop(MHA(LN_1(x)))
         dm = dropout_backward(dx1, cache["d1"])
-        att = multihead_attention_backward(dm, cache["att"])
+        att = multihead_attention_backward(dm, cache["att"], need_params)
         dx_branch, g["ln_1.gamma"], g["ln_1.beta"] = layernorm_backward(att["dx"], cache["ln1"])
         dx = dx1 + dx_branch
     else:
         # y = LN_2(x1 + Drop(FFN(x1)))
         ds, g["ln_2.gamma"], g["ln_2.beta"] = layernorm_backward(dy, cache["ln2"])
         df = dropout_backward(ds, cache["d2"])
-        dx1_branch, g["ffn.W_1"], g["ffn.b_1"], g["ffn.W_2"], g["ffn.b_2"] = ffn_backward(df, cache["ffn"])
+        dx1_branch, g["ffn.W_1"], g["ffn.b_1"], g["ffn.W_2"], g["ffn.b_2"] = ffn_backward(
+            df, cache["ffn"], need_params)
         dx1 = ds + dx1_branch
         # x1 = LN_1(x + Drop(MHA(x)))
         ds, g["ln_1.gamma"], g["ln_1.beta"] = layernorm_backward(dx1, cache["ln1"])
         dm = dropout_backward(ds, cache["d1"])
-        att = multihead_attention_backward(dm, cache["att"])
+        att = multihead_attention_backward(dm, cache["att"], need_params)
         dx = ds + att["dx"]
     for n in _ATTN:
         g["attn." + n] = att["d" + n]
     dpast = None if att["dpast_k"] is None else (att["dpast_k"], att["dpast_v"])
-    return dx, g, dpast
+    return dx, (g if need_params else {}), dpast

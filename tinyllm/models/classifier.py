@@ -91,7 +91,7 @@ class BERTClassifier(BERT):
         B, T, C = enc_cache["shape"]
         dh = np.zeros((B, T, C), self.dtype)
         dh[:, 0] = dcls                                                        # only [CLS] feeds the head
-        grads.update(self._encode_backward(dh, enc_cache))
+        grads.update(self._encode_backward(dh, enc_cache, wanted))
         return float(loss), {k: v for k, v in grads.items() if k in wanted}
 
     def _classify(self, idx, attention_mask, token_type_ids, rng, inputs_embeds, past_kv):

@@ -95,7 +95,7 @@ class GPT(Model):
         targets = check_labels("targets", targets, logits.shape[:2], self.config.vocab_size)
         loss, ce_cache = cross_entropy_forward(logits, targets)                # S2
         dlogits = cross_entropy_backward(1.0, ce_cache)                        # (B, T, V)
-        grads = self._backward(dlogits, cache)
+        grads = self._backward(dlogits, cache, wanted)
         return float(loss), {k: v for k, v in grads.items() if k in wanted}
 
     # ------------------------------------------------------------ forward and backward
@@ -138,25 +138,28 @@ class GPT(Model):
                  "head": c_head}
         return logits, cache
 
-    def _backward(self, dlogits, cache):
-        """Walk _forward in reverse. dlogits (B, T, V) -> grads for every parameter, plus
-        "inputs_embeds" (when the forward used them) and "past_kv" (when it had a past)."""
+    def _backward(self, dlogits, cache, wanted):
+        """Walk _forward in reverse. dlogits (B, T, V) -> grads of the `wanted` names: parameters,
+        "inputs_embeds" (when the forward used them), "past_kv" (when it had a past). Weight
+        gradients nobody asked for are not computed (a frozen model under a soft prompt, S12)."""
         cfg = self.config
         grads = {}
-        dh, dW_head, _ = linear_backward(dlogits, cache["head"])               # logits = h E^T
-        d_tok_emb = dW_head.T                                                  # (V, C)
+        need_E = "tok_emb" in wanted
+        dh, dW_head, _ = linear_backward(dlogits, cache["head"], need_E)      # logits = h E^T
         dx, grads["ln_f.gamma"], grads["ln_f.beta"] = layernorm_backward(dh, cache["lnf"])
         dpast = [None] * cfg.n_layer
         for i in reversed(range(cfg.n_layer)):
-            dx, g, dpast[i] = block_backward(dx, cache["blocks"][i])
+            dx, g, dpast[i] = block_backward(dx, cache["blocks"][i], self._block_needed(wanted, i))
             grads.update({f"h.{i}.{k}": v for k, v in g.items()})
         dx = dropout_backward(dx, cache["drop"])                               # (B, T, C)
-        grads["pos_emb"] = embedding_backward(dx.sum(axis=0), cache["pos"])    # positions shared by the batch
+        if "pos_emb" in wanted:
+            grads["pos_emb"] = embedding_backward(dx.sum(axis=0), cache["pos"])  # shared by the batch
         if cache["tok"] is None:
             grads["inputs_embeds"] = dx
-        else:
-            d_tok_emb = d_tok_emb + embedding_backward(dx, cache["tok"])       # the two uses of E (S8)
-        grads["tok_emb"] = d_tok_emb
+        if need_E:
+            grads["tok_emb"] = dW_head.T                                       # (V, C)
+            if cache["tok"] is not None:
+                grads["tok_emb"] = grads["tok_emb"] + embedding_backward(dx, cache["tok"])  # E used twice (S8)
         if dpast[0] is not None:
             grads["past_kv"] = dpast
         return grads
