@@ -34,7 +34,7 @@ int FN(tl_attention_forward)(const REAL *q, const REAL *k, const REAL *v,
 {
     const int64_t nqb = (Tq + TL_BQ - 1) / TL_BQ, off = Tk - Tq;
     int failed = 0;
-#pragma omp parallel
+#pragma omp parallel if (B * H * Tq * Tk * (D + Dv) > TL_PARALLEL_MIN)
     {
         REAL *qt = FN(scratch)(D * TL_BQ);      /* (D, TL_BQ) scale * Q_block^T */
         REAL *ST = FN(scratch)(TL_BK * TL_BQ);  /* (TL_BK, TL_BQ) scores, then weights, transposed */
@@ -126,7 +126,7 @@ int FN(tl_attention_backward)(const REAL *q, const REAL *k, const REAL *v,
     const int64_t off = Tk - Tq;
     int failed = 0;
     int64_t bh;
-#pragma omp parallel
+#pragma omp parallel if (B * H * Tq * Tk * (D + Dv) > TL_PARALLEL_MIN)
     {
         const int64_t nqb = (Tq + TL_BQ - 1) / TL_BQ;
         /* scale * Q^T and dout^T of one head, stored as nqb panels of (D, TL_BQ) and (Dv, TL_BQ):

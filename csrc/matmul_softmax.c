@@ -17,7 +17,7 @@ int FN(tl_matmul_softmax_forward)(const REAL *q, const REAL *k, const uint8_t *k
     const int64_t off = Tk - Tq;
     int failed = 0;
     int64_t bh;
-#pragma omp parallel
+#pragma omp parallel if (B * H * Tq * Tk * D > TL_PARALLEL_MIN)
     {
         const int64_t nkb = (Tk + TL_BK - 1) / TL_BK;
         /* K^T of one head as nkb panels of (D, TL_BK): rows 256 bytes apart, not 4 * Tk */
@@ -60,7 +60,7 @@ int FN(tl_matmul_softmax_backward)(const REAL *q, const REAL *k, const REAL *A, 
 {
     int failed = 0;
     int64_t bh;
-#pragma omp parallel
+#pragma omp parallel if (B * H * Tq * Tk * D > TL_PARALLEL_MIN)
     {
         REAL *dS = FN(scratch)(TL_BQ * Tk);   /* (TL_BQ, Tk) scale * dS of one query block */
         if (!dS) {

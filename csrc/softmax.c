@@ -9,6 +9,11 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+/* Work (multiply-adds or elements) below which a kernel runs on one thread: starting a parallel
+ * region costs microseconds on an idle machine and milliseconds when the cores are busy. */
+#ifndef TL_PARALLEL_MIN
+#define TL_PARALLEL_MIN (1 << 20)
+#endif
 #ifndef TL_NOINLINE
 #if defined(__GNUC__) || defined(__clang__)
 #define TL_NOINLINE __attribute__((noinline))
@@ -53,7 +58,7 @@ static void FN(row_softmax)(const REAL *x, REAL *y, int64_t n)
 void FN(tl_softmax_forward)(const REAL *x, REAL *y, int64_t rows, int64_t n)
 {
     int64_t r;
-#pragma omp parallel for schedule(static) if (rows * n > 16384)
+#pragma omp parallel for schedule(static) if (rows * n > TL_PARALLEL_MIN)
     for (r = 0; r < rows; r++)
         FN(row_softmax)(x + r * n, y + r * n, n);   /* rows of (n,) */
 }
@@ -61,7 +66,7 @@ void FN(tl_softmax_forward)(const REAL *x, REAL *y, int64_t rows, int64_t n)
 void FN(tl_softmax_backward)(const REAL *y, const REAL *dy, REAL *dx, int64_t rows, int64_t n)
 {
     int64_t r;
-#pragma omp parallel for schedule(static) if (rows * n > 16384)
+#pragma omp parallel for schedule(static) if (rows * n > TL_PARALLEL_MIN)
     for (r = 0; r < rows; r++) {
         const REAL *yr = y + r * n, *dyr = dy + r * n;   /* (n,) */
         REAL *dxr = dx + r * n;                          /* (n,) */

@@ -11,6 +11,8 @@ Debugging: ``NUMBA_DISABLE_JIT=1`` turns every kernel back into plain Python (sl
 Implements S1, E3.2, E3.3 and S3.
 """
 
+import types
+
 import numpy as np
 
 from tinyllm.kernels import _validate
@@ -26,15 +28,36 @@ BQ = 32   # query rows per block
 BK = 64   # keys per tile
 
 
+PARALLEL_MIN = 1 << 20   # work (multiply-adds or elements) below which a kernel runs serially
+
+
 def check_available():
     """Raise ImportError when numba is missing."""
     if numba is None:
         raise ImportError(f"numba is not installed ({_IMPORT_ERROR}); pip install numba")
 
 
+class _Kernel:
+    """One kernel compiled twice, lazily: ``@njit(parallel=True)`` and plain ``@njit`` (where
+    ``prange`` is ``range``). ``kernel(work, *args)`` runs the parallel one when work is large."""
+
+    def __init__(self, func):
+        self.func = func
+        self._compiled = {}
+
+    def __call__(self, work, *args):
+        parallel = work > PARALLEL_MIN
+        if parallel not in self._compiled:
+            func = self.func
+            if not parallel:   # its own name, so the two versions get separate on-disk caches
+                func = types.FunctionType(func.__code__, func.__globals__, func.__name__ + "_serial")
+                func.__qualname__ = self.func.__qualname__ + "_serial"
+            self._compiled[parallel] = njit(parallel=parallel, cache=True)(func)
+        return self._compiled[parallel](*args)
+
+
 if numba is not None:
 
-    @njit(parallel=True, cache=True)
     def _softmax_rows(x, y):
         """y = softmax(x) row by row (S1); x, y (rows, n); an all -inf row gives zeros."""
         rows, n = x.shape
@@ -55,7 +78,6 @@ if numba is not None:
             for j in range(n):
                 y[r, j] *= inv
 
-    @njit(parallel=True, cache=True)
     def _softmax_rows_backward(y, dy, dx):
         """dx = y * (dy - <dy, y>) row by row (S1); all (rows, n)."""
         rows, n = y.shape
@@ -73,7 +95,6 @@ if numba is not None:
             return min(i + off, Tk - 1)
         return Tk - 1
 
-    @njit(parallel=True, cache=True)
     def _matmul_softmax_fwd(q, kT, keep, A, H, scale, causal):
         """A = softmax(scale q k^T + mask) (E3.2, S3), one (b, h, query block) per task.
 
@@ -115,7 +136,6 @@ if numba is not None:
                 for j in range(Tk):
                     row[j] *= inv
 
-    @njit(parallel=True, cache=True)
     def _matmul_softmax_bwd(q, k, A, dA, dq, dk, scale):
         """dS = A (dA - <dA, A>) (S1); dq = scale dS k, dk = scale dS^T q. One (b, h) per task."""
         BH, Tq, D = q.shape
@@ -138,7 +158,6 @@ if numba is not None:
                             dq_i[d] += ds[j] * k_j[d]
                             dk_j[d] += ds[j] * q_i[d]
 
-    @njit(parallel=True, cache=True)
     def _attention_fwd(q, kT, v, keep, out, lse, H, scale, causal):
         """Tiled attention with an online softmax (E3.2, E3.3, S3).
 
@@ -201,7 +220,6 @@ if numba is not None:
                 else:   # fully masked row: out = 0, lse = -inf
                     lse[bh, i] = -np.inf
 
-    @njit(parallel=True, cache=True)
     def _attention_bwd(q, k, kT, vT, keep, out, lse, dout, dq, dk, dv, H, scale, causal):
         """Backward of tiled attention, recomputing A_ij = exp(s_ij - lse_i) (E3.2, E3.3, S1).
 
@@ -257,6 +275,15 @@ if numba is not None:
                             dk_j[d] += ds * q_i[d]
 
 
+    # each kernel twice: parallel for big inputs, serial for small ones (a parallel region costs
+    # far more than a tiny attention call when the cores are busy); compiled on first use
+    _softmax_rows = _Kernel(_softmax_rows)
+    _softmax_rows_backward = _Kernel(_softmax_rows_backward)
+    _matmul_softmax_fwd = _Kernel(_matmul_softmax_fwd)
+    _matmul_softmax_bwd = _Kernel(_matmul_softmax_bwd)
+    _attention_fwd = _Kernel(_attention_fwd)
+    _attention_bwd = _Kernel(_attention_bwd)
+
 def _keep(key_mask, B, Tk):
     """The key mask as uint8 (B, Tk), all ones when there is none."""
     return np.ones((B, Tk), np.uint8) if key_mask is None else key_mask
@@ -277,7 +304,7 @@ def softmax_forward(x):
     check_available()
     x2 = _validate.as_rows("x", x)
     y = np.empty_like(x2)
-    _softmax_rows(x2, y)
+    _softmax_rows(x2.size, x2, y)
     y = y.reshape(x.shape)
     return y, {"y": y}
 
@@ -287,7 +314,7 @@ def softmax_backward(dy, cache):
     y = cache["y"]
     dy2 = _validate.grad_like("dy", dy, y).reshape(-1, y.shape[-1])
     dx = np.empty_like(dy2)
-    _softmax_rows_backward(y.reshape(-1, y.shape[-1]), dy2, dx)
+    _softmax_rows_backward(dy2.size, y.reshape(-1, y.shape[-1]), dy2, dx)
     return dx.reshape(y.shape)
 
 
@@ -298,7 +325,7 @@ def matmul_softmax_forward(q, k, causal=False, key_mask=None, scale=None):
     B, H, Tq, D = q.shape
     Tk = k.shape[2]
     A = np.zeros((B * H, Tq, Tk), q.dtype)
-    _matmul_softmax_fwd(_heads(q), _t(_heads(k)), _keep(mask, B, Tk), A, H, q.dtype.type(scale),
+    _matmul_softmax_fwd(A.size * D, _heads(q), _t(_heads(k)), _keep(mask, B, Tk), A, H, q.dtype.type(scale),
                         bool(causal))
     A = A.reshape(B, H, Tq, Tk)
     return A, {"q": q, "k": k, "A": A, "scale": scale}
@@ -312,7 +339,7 @@ def matmul_softmax_backward(dA, cache):
     Tk = k.shape[2]
     dq = np.empty((B * H, Tq, D), q.dtype)
     dk = np.empty((B * H, Tk, D), q.dtype)
-    _matmul_softmax_bwd(_heads(q), _heads(k), A.reshape(B * H, Tq, Tk), dA.reshape(B * H, Tq, Tk),
+    _matmul_softmax_bwd(A.size * D, _heads(q), _heads(k), A.reshape(B * H, Tq, Tk), dA.reshape(B * H, Tq, Tk),
                         dq, dk, q.dtype.type(scale))
     return dq.reshape(q.shape), dk.reshape(k.shape)
 
@@ -331,7 +358,7 @@ def attention_forward(q, k, v, causal=False, key_mask=None, scale=None):
     keep = _keep(mask, B, Tk)
     out = np.empty((B * H, Tq, Dv), q.dtype)
     lse = np.empty((B * H, Tq), q.dtype)
-    _attention_fwd(_heads(q), _t(_heads(k)), _heads(v), keep, out, lse, H, q.dtype.type(scale),
+    _attention_fwd(B * H * Tq * Tk * (D + Dv), _heads(q), _t(_heads(k)), _heads(v), keep, out, lse, H, q.dtype.type(scale),
                    bool(causal))
     out = out.reshape(B, H, Tq, Dv)
     return out, {"q": q, "k": k, "v": v, "keep": keep, "out": out, "lse": lse, "scale": scale,
@@ -348,7 +375,7 @@ def attention_backward(dout, cache):
     dk = np.empty((B * H, Tk, D), q.dtype)
     dv = np.empty((B * H, Tk, Dv), q.dtype)
     kh = _heads(k)
-    _attention_bwd(_heads(q), kh, _t(kh), _t(_heads(v)), cache["keep"], _heads(out), cache["lse"],
+    _attention_bwd(B * H * Tq * Tk * (D + Dv), _heads(q), kh, _t(kh), _t(_heads(v)), cache["keep"], _heads(out), cache["lse"],
                    _heads(dout), dq, dk, dv, H, q.dtype.type(cache["scale"]), cache["causal"])
     return dq.reshape(q.shape), dk.reshape(k.shape), dv.reshape(v.shape)
 
