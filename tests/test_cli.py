@@ -67,10 +67,10 @@ def test_tiny_pretrain_resume_generate_eval(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["step"] == 6 and metrics["status"] == "completed"
 
-    code, text, err = run(["generate", str(out), "--prompt", "Anna lives in", "--max-new-tokens", "5",
+    code, text, err = run(["generate", str(out), "--prompt", "facts: Anna", "--max-new-tokens", "5",
                            "-n", "2", "--seed", "1"])
     assert code == 0, err
-    assert len(text.strip().splitlines()) == 2 and text.startswith("Anna lives in")
+    assert len(text.strip().splitlines()) == 2 and text.startswith("facts: Anna")
 
     code, text, err = run(["eval", str(out), "--docs", "20"])
     assert code == 0, err

@@ -20,7 +20,7 @@ model, loss, optimiser, iterations, validation, storage. `tinyllm pretrain` runs
 `tinyllm eval` is step 9 on its own, `tinyllm generate` uses the stored model (step 10).
 Run `tinyllm SUBCOMMAND --help` for the details of each."""
 
-DEMO_PROMPTS = ("Anna lives in", "Q: what does Ben eat ?", "the movie was")
+DEMO_PROMPTS = ("facts: Anna", "question: what does Ben like to eat? answer:", "review: I watched", "math: 3 + 4 =")
 
 
 class CLIError(Exception):
