@@ -11,6 +11,7 @@ Every subcommand's ``--help`` says what it does and which step of the article it
 
 import argparse
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -94,6 +95,21 @@ def add_training_args(p, model_choice=True):
     g.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def add_threads_arg(p):
+    p.add_argument("--threads", type=_positive_int,
+                   help="BLAS/OpenMP threads (default 1, or OMP_NUM_THREADS when set: tinyllm's matrices "
+                        "are small, and extra threads that wait for a busy core slow training down)")
+
+
+def set_threads(n):
+    """Fix the BLAS/OpenMP thread count; only effective before NumPy is first imported."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        if n is not None:
+            os.environ[var] = str(n)
+        else:
+            os.environ.setdefault(var, os.environ.get("OMP_NUM_THREADS", "1"))
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="tinyllm",
@@ -119,6 +135,7 @@ def build_parser():
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
     p.add_argument("--force", action="store_true", help="overwrite an earlier tinyllm run in --out")
     add_training_args(p)
+    add_threads_arg(p)
     p.set_defaults(func=cmd_pretrain)
 
     p = sub.add_parser(
@@ -138,6 +155,7 @@ def build_parser():
     p.add_argument("-n", "--num-samples", type=_positive_int, default=1, help="how many continuations")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.add_argument("--no-cache", action="store_true", help="recompute the whole prefix each step (slower, same output)")
+    add_threads_arg(p)
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser(
@@ -152,6 +170,7 @@ def build_parser():
     p.add_argument("--split", default="test", help="TinyWorld split to sample from (default test)")
     p.add_argument("--docs", type=_positive_int, default=1000, help="TinyWorld documents to sample (default 1000)")
     p.add_argument("--seed", type=int, default=12345, help="sampling seed for the evaluation documents")
+    add_threads_arg(p)
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser(
@@ -171,6 +190,7 @@ def build_parser():
     p.add_argument("--force", action="store_true", help="overwrite an earlier demo in --out")
     p.add_argument("--steps", type=_positive_int, help="optimizer updates (default: the pretrain default)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_threads_arg(p)
     p.set_defaults(func=cmd_demo)
     return parser
 
@@ -307,6 +327,7 @@ def main(argv=None, out=None, err=None):
     err = sys.stderr if err is None else err
     parser = build_parser()
     args = parser.parse_args(argv)
+    set_threads(getattr(args, "threads", None))
     if args.command is None:
         parser.print_help(out)
         return 0

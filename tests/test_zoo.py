@@ -1,0 +1,60 @@
+"""The model zoo: train once on first use, cache under TINYLLM_HOME, load afterwards."""
+
+import numpy as np
+import pytest
+
+from tinyllm import zoo
+from tinyllm.models import BERT, GPT
+from tinyllm.train.pretrain import Recipe
+
+TINY = dict(corpus="tinyworld", n_layer=1, n_head=2, d_model=16, max_len=48, steps=3, batch_size=8,
+            n_train_docs=64, n_val_docs=16, eval_every=3)
+
+
+@pytest.fixture
+def tiny_zoo(tmp_path, monkeypatch):
+    monkeypatch.setenv("TINYLLM_HOME", str(tmp_path))
+    monkeypatch.setitem(zoo.RECIPES, "tinyworld-gpt", Recipe(model="gpt", **TINY))
+    monkeypatch.setitem(zoo.RECIPES, "tinyworld-bert", Recipe(model="bert", **TINY))
+    return tmp_path
+
+
+def test_trains_once_then_loads(tiny_zoo, monkeypatch):
+    model, tok = zoo.pretrained("tinyworld-gpt", progress=False)
+    assert isinstance(model, GPT) and model.config.vocab_size == tok.vocab_size
+    folder = tiny_zoo / "models" / "tinyworld-gpt"
+    assert (folder / "model.safetensors").exists() and not (folder / "checkpoints").exists()
+    assert [p.name for p in (tiny_zoo / "models").iterdir()] == ["tinyworld-gpt"]   # no temp folders left
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the cached model should be loaded, not retrained")
+
+    monkeypatch.setattr("tinyllm.train.pretrain.pretrain", no_training)
+    again, _ = zoo.pretrained("tinyworld-gpt")
+    for k in model.params:
+        assert np.array_equal(model.params[k], again.params[k])
+
+
+def test_bert_and_public_name(tiny_zoo):
+    import tinyllm
+
+    model, tok = tinyllm.pretrained("tinyworld-bert", progress=False)
+    assert isinstance(model, BERT)
+    ids = np.array([[tok.cls_id] + tok.encode("facts: Anna") + [tok.sep_id]])
+    assert model.forward(ids).shape == (1, ids.shape[1], tok.vocab_size)
+
+
+def test_unknown_name(tiny_zoo):
+    with pytest.raises(ValueError, match="tinyworld-gpt"):
+        zoo.pretrained("gpt-17")
+
+
+def test_failed_build_leaves_nothing(tiny_zoo, monkeypatch):
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("tinyllm.train.pretrain.pretrain", boom)
+    with pytest.raises(KeyboardInterrupt):
+        zoo.pretrained("tinyworld-gpt")
+    models = tiny_zoo / "models"
+    assert not models.exists() or list(models.iterdir()) == []
