@@ -24,8 +24,11 @@ def split_batch(batch):
     raise KeyError(f"batch: expected one of the keys {TARGET_KEYS}, got {sorted(batch)}")
 
 
-def count_targets(batch):
-    """How many positions of the batch are scored (targets != -100)."""
+def count_tokens(batch):
+    """How many real (non-padding) input tokens the batch holds, for throughput: the attention
+    mask's sum when there is one (BERT), else the scored positions (GPT: one per input token)."""
+    if batch.get("attention_mask") is not None:
+        return int(np.asarray(batch["attention_mask"]).sum())
     return int((split_batch(batch)[1] != IGNORE_INDEX).sum())
 
 

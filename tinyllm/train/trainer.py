@@ -40,7 +40,7 @@ from tinyllm.train.checkpoint import (
     set_rng_state,
 )
 from tinyllm.train.clip import clip_grad_norm, global_norm
-from tinyllm.train.evaluate import count_targets, evaluate
+from tinyllm.train.evaluate import count_tokens, evaluate
 from tinyllm.train.optim import SGD, Adam, AdamW
 from tinyllm.train.progress import ProgressBar
 from tinyllm.train.schedule import make_schedule
@@ -268,7 +268,7 @@ class Trainer:
             batch = self.train_data.next_batch()
             loss, grads = self.model.loss_and_grads(**batch, rng=self.rng)
             loss_sum += float(loss)
-            tokens += count_targets(batch)
+            tokens += count_tokens(batch)
             if total is None:
                 total = grads
             else:
@@ -315,7 +315,9 @@ class Trainer:
         cfg = self.config
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-        bar = ProgressBar(cfg.steps, stream=self.stream, every=cfg.log_every, start_step=self.step,
+        # off a terminal (logs, notebooks) print about 25 lines per run, at multiples of log_every
+        every = cfg.log_every * max(1, cfg.steps // 25 // cfg.log_every)
+        bar = ProgressBar(cfg.steps, stream=self.stream, every=every, start_step=self.step,
                           enabled=bool(self.progress))
         handler_installed = False
         if threading.current_thread() is threading.main_thread():
