@@ -38,6 +38,26 @@ def _person(c, w):
     return w.people[c.uniform(len(w.people))]
 
 
+def _other_person(c, w, p):
+    """Anyone but ``p``, uniformly."""
+    b = c.uniform(len(w.people) - 1)
+    return w.people[b + (b >= w.people.index(p))]
+
+
+def _say_one(c, options):
+    """Choose one option uniformly and write it at once (a word, or a tuple of words).
+
+    Writing right after choosing keeps every choice visible in the text as early as possible,
+    which is what lets ``tinyworld.parses`` prune wrong paths quickly.
+    """
+    x = options[c.uniform(len(options))]
+    if isinstance(x, tuple):
+        c.say(*x)
+    else:
+        c.say(x)
+    return x
+
+
 # ---------------------------------------------------------------------------------------- facts
 def _fact_sentence(c, w):
     """One true sentence about a person, a town, an animal or a food."""
@@ -116,25 +136,31 @@ def review(c, w):
 
     Fields: label ("positive"/"negative"), topic ("movie"/"food"), subject.
     """
-    label = _LABELS[c.uniform(2)]
+    label = _LABELS[c.uniform(2)]  # hidden: it shows only through the words chosen below
     adjectives = tw.POSITIVE if label == "positive" else tw.NEGATIVE
     movie = c.uniform(2) == 0
-    day = tw.DAYS[c.uniform(len(tw.DAYS))]
+    c.say("review", ":", "I")
     if movie:
-        subject = ("The", tw.TITLE_FIRST[c.uniform(len(tw.TITLE_FIRST))],
-                   tw.TITLE_SECOND[c.uniform(len(tw.TITLE_SECOND))])
-        c.say("review", ":", "I", "watched", *subject, "on", day, ".")
+        c.say("watched", "The")
+        subject = ("The", _say_one(c, tw.TITLE_FIRST), _say_one(c, tw.TITLE_SECOND))
         aspects, endings = tw.MOVIE_ASPECTS, tw.MOVIE_ENDINGS[label]
     else:
-        food = _FOODS[c.uniform(len(_FOODS))]
-        city = tw.CITIES[c.uniform(len(tw.CITIES))]
-        subject = (food,)
-        c.say("review", ":", "I", "ate", food, "at", "a", "cafe", "in", city, "on", day, ".")
+        c.say("ate")
+        subject = (_say_one(c, _FOODS),)
+        c.say("at", "a", "cafe", "in")
+        _say_one(c, tw.CITIES)
         aspects, endings = tw.FOOD_ASPECTS, tw.FOOD_ENDINGS[label]
+    c.say("on")
+    _say_one(c, tw.DAYS)
+    c.say(".", "the")
     i, j = _two_distinct(c, len(aspects))
-    c.say("the", aspects[i], "was", adjectives[c.uniform(len(adjectives))], "and",
-          "the", aspects[j], "was", adjectives[c.uniform(len(adjectives))], ".")
-    c.say(*endings[c.uniform(len(endings))], ".")
+    c.say(aspects[i], "was")
+    _say_one(c, adjectives)
+    c.say("and", "the", aspects[j], "was")
+    _say_one(c, adjectives)
+    c.say(".")
+    _say_one(c, endings)
+    c.say(".")
     c.meta["label"] = label
     c.meta["fields"] = {"label": label, "topic": "movie" if movie else "food",
                         "subject": " ".join(subject)}
@@ -143,10 +169,13 @@ def review(c, w):
 # ------------------------------------------------------------------------------------- dialogue
 def dialogue(c, w):
     """dialogue: two people greet, one asks the other a question about themself, they part."""
-    a, b = _two_distinct(c, len(w.people))
-    p, q = w.people[a], w.people[b]
-    c.say("dialogue", ":", p.name, ":", *tw.GREETINGS[c.uniform(len(tw.GREETINGS))], q.name, "!")
-    c.say(q.name, ":", "hi", p.name, ",", "I", "am", tw.MOODS[c.uniform(len(tw.MOODS))], ".")
+    p = _person(c, w)
+    c.say("dialogue", ":", p.name, ":")
+    _say_one(c, tw.GREETINGS)
+    q = _other_person(c, w, p)
+    c.say(q.name, "!", q.name, ":", "hi", p.name, ",", "I", "am")
+    _say_one(c, tw.MOODS)
+    c.say(".", p.name, ":")
     t = c.uniform(5)
     question, answer = [
         (("where", "do", "you", "live"), ("I", "live", "in", q.city)),
@@ -155,8 +184,9 @@ def dialogue(c, w):
         (("what", "do", "you", "like", "to", "eat"), ("I", "like", q.food)),
         (("who", "is", "your", "friend"), ("my", "friend", "is", q.friend)),
     ][t]
-    c.say(p.name, ":", *question, "?", q.name, ":", *answer, ".")
-    c.say(p.name, ":", *tw.CLOSINGS[c.uniform(len(tw.CLOSINGS))], ".")
+    c.say(*question, "?", q.name, ":", *answer, ".", p.name, ":")
+    _say_one(c, tw.CLOSINGS)
+    c.say(".")
     c.meta["fields"] = {"speakers": (p.name, q.name), "question": " ".join(question) + "?",
                         "answer": " ".join(answer)}
 
@@ -166,36 +196,48 @@ def translate(c, w):
     """translate: an English sentence and its toy-language version (word for word, adjective
     after its noun, "the" -> "ka"). Fields: source, target."""
     toy = w.toy
-    verb = tw.TRANSLATE_VERBS[c.uniform(len(tw.TRANSLATE_VERBS))]
-    colour = tw.COLOURS[c.uniform(len(tw.COLOURS))]
-    animal = _ANIMALS[c.uniform(len(_ANIMALS))]
+    c.say("translate", ":")
     if c.uniform(2) == 0:
-        colour2 = tw.COLOURS[c.uniform(len(tw.COLOURS))]
-        animal2 = _ANIMALS[c.uniform(len(_ANIMALS))]
+        c.say("the")
+        colour = _say_one(c, tw.COLOURS)
+        animal = _say_one(c, _ANIMALS)
+        verb = _say_one(c, tw.TRANSLATE_VERBS)
+        c.say("the")
+        colour2 = _say_one(c, tw.COLOURS)
+        animal2 = _say_one(c, _ANIMALS)
         source = ("the", colour, animal, verb, "the", colour2, animal2)
         target = ("ka", toy[animal], toy[colour], toy[verb], "ka", toy[animal2], toy[colour2])
     else:
         p = _person(c, w)
+        c.say(p.name)
+        verb = _say_one(c, tw.TRANSLATE_VERBS)
+        c.say("the")
+        colour = _say_one(c, tw.COLOURS)
+        animal = _say_one(c, _ANIMALS)
         source = (p.name, verb, "the", colour, animal)
         target = (p.name, toy[verb], "ka", toy[animal], toy[colour])
-    c.say("translate", ":", *source, ".", "toy", ":", *target, ".")
+    c.say(".", "toy", ":", *target, ".")
     c.meta["fields"] = {"source": " ".join(source), "target": " ".join(target)}
 
 
 # ---------------------------------------------------------------------------------------- story
 def story(c, w):
     """story: a short paragraph, then "summary:" and one sentence that sums it up."""
-    a, b = _two_distinct(c, len(w.people))
-    p, q = w.people[a], w.people[b]
-    place = tw.PLACES[c.uniform(len(tw.PLACES))]
-    city = tw.CITIES[c.uniform(len(tw.CITIES))]
-    day = tw.DAYS[c.uniform(len(tw.DAYS))]
-    action = tw.STORY_ACTIONS[c.uniform(len(tw.STORY_ACTIONS))]
+    p = _person(c, w)
+    c.say("story", ":", p.name, "went", "to", "the")
+    _say_one(c, tw.PLACES)
+    c.say("in")
+    _say_one(c, tw.CITIES)
+    c.say("on")
+    _say_one(c, tw.DAYS)
+    c.say(".", "there", p.subject)
+    _say_one(c, tw.STORY_ACTIONS)
     colour = tw.COLOURS[c.uniform(len(tw.COLOURS))]
-    obj = tw.OBJECTS[c.uniform(len(tw.OBJECTS))]
-    c.say("story", ":", p.name, "went", "to", "the", place, "in", city, "on", day, ".")
-    c.say("there", p.subject, action, tw.article(colour), colour, obj, ".")
-    c.say("later", p.subject, "gave", "the", obj, "to", q.name, ".")
+    c.say(tw.article(colour), colour)
+    obj = _say_one(c, tw.OBJECTS)
+    c.say(".", "later", p.subject, "gave", "the", obj, "to")
+    q = _other_person(c, w, p)
+    c.say(q.name, ".")
     summary = (p.name, "gave", q.name, tw.article(obj), obj)
     c.say("summary", ":", *summary, ".")
     c.meta["fields"] = {"summary": " ".join(summary) + "."}
@@ -204,21 +246,28 @@ def story(c, w):
 # -------------------------------------------------------------------------------------- program
 def program(c, w):
     """program: a three-line program in a tiny language, then its output."""
-    i, j = _two_distinct(c, len(tw.PROGRAM_VARS))
-    u, v = tw.PROGRAM_VARS[i], tw.PROGRAM_VARS[j]
+    c.say("program", ":")
     t = c.uniform(3)
-    if t == 0:
-        x, y = c.uniform(10), c.uniform(10)
-        c.say("program", ":", u, "=", str(x), ";", v, "=", u, "+", str(y), ";", "print", v, ".")
-        out = x + y
-    elif t == 1:
-        x, y = c.uniform(10), c.uniform(10)
-        c.say("program", ":", u, "=", str(x), ";", v, "=", str(y), ";", "print", u, "+", v, ".")
+    if t < 2:
+        i, j = _two_distinct(c, len(tw.PROGRAM_VARS))
+        u, v = tw.PROGRAM_VARS[i], tw.PROGRAM_VARS[j]
+        x = c.uniform(10)
+        c.say(u, "=", str(x), ";", v, "=")
+        if t == 0:
+            c.say(u, "+")
+            y = c.uniform(10)
+            c.say(str(y), ";", "print", v, ".")
+        else:
+            y = c.uniform(10)
+            c.say(str(y), ";", "print", u, "+", v, ".")
         out = x + y
     else:
-        x, y = 2 + c.uniform(2), c.uniform(10)
-        c.say("program", ":", u, "=", "0", ";", "repeat", str(x), "times", ":", u, "=", u, "+",
-              str(y), ";", "print", u, ".")
+        u = _say_one(c, tw.PROGRAM_VARS)
+        c.say("=", "0", ";", "repeat")
+        x = 2 + c.uniform(2)
+        c.say(str(x), "times", ":", u, "=", u, "+")
+        y = c.uniform(10)
+        c.say(str(y), ";", "print", u, ".")
         out = x * y
     c.say("output", ":", str(out), ".")
     c.meta["fields"] = {"output": str(out)}
@@ -231,13 +280,14 @@ def math(c, w):
     problems = []
     for _ in range(3):
         x = c.uniform(10)
+        c.say(str(x))
         if c.uniform(2) == 0:
             y = c.uniform(10)
             sign, z = "+", x + y
         else:
             y = c.uniform(x + 1)
             sign, z = "-", x - y
-        c.say(str(x), sign, str(y), "=", str(z), ".")
+        c.say(sign, str(y), "=", str(z), ".")
         problems.append((f"{x} {sign} {y}", str(z)))
     c.meta["fields"] = {"problems": problems}
 
@@ -248,17 +298,21 @@ def news(c, w):
 
     Fields: label (the topic).
     """
-    topic = _TOPICS[c.uniform(len(_TOPICS))]
+    topic = _TOPICS[c.uniform(len(_TOPICS))]  # hidden: it shows through the words below
     words = tw.NEWS[topic]
-    city = tw.CITIES[c.uniform(len(tw.CITIES))]
-    day = tw.DAYS[c.uniform(len(tw.DAYS))]
-    subject = words["subjects"][c.uniform(len(words["subjects"]))]
-    verb = words["verbs"][c.uniform(len(words["verbs"]))]
-    obj = words["objects"][c.uniform(len(words["objects"]))]
-    witness = tw.NEWS_WITNESSES[c.uniform(len(tw.NEWS_WITNESSES))]
-    adjective = words["adjectives"][c.uniform(len(words["adjectives"]))]
-    c.say("news", ":", "in", city, "on", day, ",", *subject, verb, *obj, ".")
-    c.say(*witness, "said", "it", "was", adjective, ".")
+    c.say("news", ":", "in")
+    _say_one(c, tw.CITIES)
+    c.say("on")
+    _say_one(c, tw.DAYS)
+    c.say(",")
+    _say_one(c, words["subjects"])
+    _say_one(c, words["verbs"])
+    _say_one(c, words["objects"])
+    c.say(".")
+    _say_one(c, tw.NEWS_WITNESSES)
+    c.say("said", "it", "was")
+    _say_one(c, words["adjectives"])
+    c.say(".")
     c.meta["label"] = topic
     c.meta["fields"] = {"label": topic}
 
