@@ -24,7 +24,7 @@ except ImportError as exc:  # numba is a dependency, but keep the package import
     numba = None
     _IMPORT_ERROR = exc
 
-BQ = 32   # query rows per block
+BQ = 64   # query rows per block
 BK = 64   # keys per tile
 
 
@@ -158,121 +158,165 @@ if numba is not None:
                             dq_i[d] += ds[j] * k_j[d]
                             dk_j[d] += ds[j] * q_i[d]
 
-    def _attention_fwd(q, kT, v, keep, out, lse, H, scale, causal):
+    def _attention_fwd(q, k, v, keep, out, lse, H, scale, causal):
         """Tiled attention with an online softmax (E3.2, E3.3, S3).
 
-        q (BH, Tq, D), kT (BH, D, Tk), v (BH, Tk, Dv), keep (B, Tk) uint8;
-        out (BH, Tq, Dv) and lse (BH, Tq) written. One (b, h, query block) per task.
+        q (BH, Tq, D), k (BH, Tk, D), v (BH, Tk, Dv), keep (B, Tk) uint8; out (BH, Tq, Dv) and
+        lse (BH, Tq) written. One (b, h, query block) per task. As in csrc/attention.c a score
+        tile is kept transposed, ST[j, i] for key j and query i, so the running max m, the sum l
+        and the rescaling alpha = exp(m - m') are updated for BQ queries at once along a row.
         """
         BH, Tq, D = q.shape
-        Tk = kT.shape[2]
-        Dv = v.shape[2]
+        Tk, Dv = k.shape[1], v.shape[2]
         off = Tk - Tq
         nqb = (Tq + BQ - 1) // BQ
         for task in prange(BH * nqb):
             bh = task // nqb
-            b = bh // H
+            kb = keep[bh // H]
             i0 = (task % nqb) * BQ
-            i1 = min(i0 + BQ, Tq)
-            s = np.empty(BK, q.dtype)   # scores of one row and one tile, then weights
-            kb = keep[b]
-            for i in range(i0, i1):
-                o = out[bh, i]   # 1-D views: indexing them is much cheaper than 3-D indexing
-                qi = q[bh, i]
-                o[:] = 0
-                m = -np.inf   # running max
-                l = 0.0       # running sum of exp(s - m)
-                last = _last_visible(i, off, Tk, causal)
-                for j0 in range(0, last + 1, BK):
-                    nk = min(BK, last + 1 - j0)
-                    s[:] = 0
+            nq = min(BQ, Tq - i0)
+            qt = np.zeros((D, BQ), q.dtype)   # scale * Q_block^T
+            for i in range(nq):
+                qi = q[bh, i0 + i]
+                for d in range(D):
+                    qt[d, i] = qi[d] * scale
+            ST = np.empty((BK, BQ), q.dtype)
+            o = np.zeros((BQ, Dv), q.dtype)   # unnormalised outputs
+            m = np.full(BQ, -np.inf, q.dtype)
+            l = np.zeros(BQ, q.dtype)
+            ms = np.empty(BQ, q.dtype)
+            alpha = np.empty(BQ, q.dtype)
+            tot = np.empty(BQ, q.dtype)
+            jend = min(i0 + nq + off, Tk) if causal else Tk   # no later key is visible here
+            for j0 in range(0, max(jend, 0), BK):
+                nk = min(BK, jend - j0)
+                for j in range(nk):   # ST[j] = k_j . (scale Q^T): E3.2, one row per key
+                    row = ST[j]
+                    row[:] = 0
+                    kj = k[bh, j0 + j]
                     for d in range(D):
-                        a = qi[d] * scale
-                        kr = kT[bh, d, j0:j0 + nk]
-                        for j in range(nk):
-                            s[j] += a * kr[j]
-                    mt = -np.inf
-                    for j in range(nk):
-                        if kb[j0 + j] == 0:
-                            s[j] = -np.inf
-                        elif s[j] > mt:
-                            mt = s[j]
-                    if mt == -np.inf:   # nothing visible in this tile
-                        continue
-                    mnew = max(m, mt)
-                    alpha = np.exp(m - mnew)   # rescales the sums so far; 0 on the first tile
-                    l *= alpha
-                    for d in range(Dv):
-                        o[d] *= alpha
-                    for j in range(nk):
-                        p = np.exp(s[j] - mnew)
-                        l += p
+                        a = kj[d]
+                        qd = qt[d]
+                        for i in range(BQ):
+                            row[i] += a * qd[i]
+                    first = nq if kb[j0 + j] == 0 else (j0 + j - off - i0 if causal else 0)
+                    for i in range(max(first, 0)):   # S3: padding key, or a query before it
+                        if i < nq:
+                            row[i] = -np.inf
+                for i in range(BQ):
+                    ms[i] = m[i]
+                for j in range(nk):
+                    row = ST[j]
+                    for i in range(BQ):
+                        ms[i] = max(ms[i], row[i])          # m' = max(m, max_j s_j)
+                for i in range(BQ):
+                    alpha[i] = np.exp(m[i] - ms[i]) if ms[i] != -np.inf else 1.0
+                    m[i] = ms[i]
+                    if ms[i] == -np.inf:
+                        ms[i] = 0   # nothing visible yet: every exp below is 0
+                    tot[i] = 0
+                for j in range(nk):
+                    row = ST[j]
+                    for i in range(BQ):
+                        row[i] = np.exp(row[i] - ms[i])    # p = exp(s - m')
+                        tot[i] += row[i]
+                for i in range(nq):
+                    l[i] = alpha[i] * l[i] + tot[i]
+                    if alpha[i] != 1:
+                        o[i] *= alpha[i]
+                vb = v[bh, j0:j0 + nk]   # (nk, Dv): 2-D blocks indexed by loop counters are
+                for j in range(nk):      # fast; a view per (i, j) pair would cost a refcount each
+                    for i in range(nq):
+                        p = ST[j, i]
                         if p != 0:
-                            vr = v[bh, j0 + j]
                             for d in range(Dv):   # o += p v_j  (E3.3)
-                                o[d] += p * vr[d]
-                    m = mnew
-                if l > 0:
-                    inv = 1.0 / l
+                                o[i, d] += p * vb[j, d]
+            for i in range(nq):
+                oo = out[bh, i0 + i]
+                if l[i] > 0:
                     for d in range(Dv):
-                        o[d] *= inv
-                    lse[bh, i] = m + np.log(l)
+                        oo[d] = o[i, d] / l[i]
+                    lse[bh, i0 + i] = m[i] + np.log(l[i])
                 else:   # fully masked row: out = 0, lse = -inf
-                    lse[bh, i] = -np.inf
+                    oo[:] = 0
+                    lse[bh, i0 + i] = -np.inf
 
-    def _attention_bwd(q, k, kT, vT, keep, out, lse, dout, dq, dk, dv, H, scale, causal):
+    def _attention_bwd(q, k, v, keep, out, lse, dout, dq, dk, dv, H, scale, causal):
         """Backward of tiled attention, recomputing A_ij = exp(s_ij - lse_i) (E3.2, E3.3, S1).
 
         Delta_i = dout_i . out_i;  dv_j += A_ij dout_i;  dS_ij = A_ij (dout_i . v_j - Delta_i);
-        dq_i += scale dS_ij k_j;  dk_j += scale dS_ij q_i.  One (b, h) per task.
+        dq_i += scale dS_ij k_j;  dk_j += scale dS_ij q_i.  One (b, h) per task, tiles of BK keys
+        by BQ queries kept transposed like the forward's.
         """
         BH, Tq, D = q.shape
-        Tk = k.shape[1]
-        Dv = vT.shape[1]
+        Tk, Dv = k.shape[1], v.shape[2]
         off = Tk - Tq
+        nqb = (Tq + BQ - 1) // BQ
         for bh in prange(BH):
-            b = bh // H
+            kb = keep[bh // H]
             dq[bh] = 0
             dk[bh] = 0
             dv[bh] = 0
-            p = np.empty(BK, q.dtype)
-            dp = np.empty(BK, q.dtype)
-            kb = keep[b]
+            qt = np.zeros((nqb, D, BQ), q.dtype)     # scale * Q^T, one panel per query block
+            dot = np.zeros((nqb, Dv, BQ), q.dtype)   # dout^T
+            shift = np.empty(nqb * BQ, q.dtype)      # lse, +inf for fully masked rows
+            delta = np.zeros(nqb * BQ, q.dtype)      # Delta_i
+            shift[:] = np.inf
             for i in range(Tq):
-                lse_i = lse[bh, i]
-                if lse_i == -np.inf:   # fully masked row: no gradient
-                    continue
-                q_i, do_i, dq_i = q[bh, i], dout[bh, i], dq[bh, i]   # 1-D views
-                o_i = out[bh, i]
-                delta = 0.0
+                qi, doi, oi = q[bh, i], dout[bh, i], out[bh, i]
+                for d in range(D):
+                    qt[i // BQ, d, i % BQ] = qi[d] * scale
+                acc = 0.0
                 for d in range(Dv):
-                    delta += do_i[d] * o_i[d]
-                last = _last_visible(i, off, Tk, causal)
-                for j0 in range(0, last + 1, BK):
-                    nk = min(BK, last + 1 - j0)
-                    p[:] = 0
-                    dp[:] = 0
-                    for d in range(D):
-                        a = q_i[d] * scale
-                        kr = kT[bh, d, j0:j0 + nk]
-                        for j in range(nk):
-                            p[j] += a * kr[j]
-                    for d in range(Dv):
-                        a = do_i[d]
-                        vr = vT[bh, d, j0:j0 + nk]
-                        for j in range(nk):
-                            dp[j] += a * vr[j]
+                    dot[i // BQ, d, i % BQ] = doi[d]
+                    acc += doi[d] * oi[d]
+                delta[i] = acc
+                if lse[bh, i] != -np.inf:
+                    shift[i] = lse[bh, i]
+            PT = np.empty((BK, BQ), q.dtype)
+            dST = np.empty((BK, BQ), q.dtype)
+            for j0 in range(0, Tk, BK):
+                nk = min(BK, Tk - j0)
+                istart = max(j0 - off, 0) // BQ * BQ if causal else 0
+                for i0 in range(istart, Tq, BQ):
+                    nq = min(BQ, Tq - i0)
+                    qp, dop = qt[i0 // BQ], dot[i0 // BQ]
                     for j in range(nk):
-                        if kb[j0 + j] == 0:
-                            continue
-                        a_ij = np.exp(p[j] - lse_i)
-                        ds = scale * a_ij * (dp[j] - delta)
-                        k_j, dk_j, dv_j = k[bh, j0 + j], dk[bh, j0 + j], dv[bh, j0 + j]
-                        for d in range(Dv):
-                            dv_j[d] += a_ij * do_i[d]
+                        pr, dr = PT[j], dST[j]
+                        pr[:] = 0
+                        dr[:] = 0
+                        kj, vj = k[bh, j0 + j], v[bh, j0 + j]
                         for d in range(D):
-                            dq_i[d] += ds * k_j[d]
-                            dk_j[d] += ds * q_i[d]
+                            a = kj[d]
+                            qd = qp[d]
+                            for i in range(BQ):
+                                pr[i] += a * qd[i]            # s^T
+                        for d in range(Dv):
+                            a = vj[d]
+                            dd = dop[d]
+                            for i in range(BQ):
+                                dr[i] += a * dd[i]            # dP^T = v_j . dout_i
+                        first = nq if kb[j0 + j] == 0 else (j0 + j - off - i0 if causal else 0)
+                        for i in range(BQ):
+                            if i < first or i >= nq:          # S3 (and padding queries)
+                                pr[i] = 0
+                            else:
+                                pr[i] = np.exp(pr[i] - shift[i0 + i])      # A_ij recomputed
+                            dr[i] = scale * pr[i] * (dr[i] - delta[i0 + i])   # scale * dS_ij
+                    # 2-D blocks indexed by loop counters (no per-pair views, see forward)
+                    kb_, dkb, dvb = k[bh, j0:j0 + nk], dk[bh, j0:j0 + nk], dv[bh, j0:j0 + nk]
+                    qb, dob, dqb = q[bh, i0:i0 + nq], dout[bh, i0:i0 + nq], dq[bh, i0:i0 + nq]
+                    for j in range(nk):
+                        for i in range(nq):
+                            p = PT[j, i]
+                            if p == 0:
+                                continue
+                            ds = dST[j, i]
+                            for d in range(Dv):
+                                dvb[j, d] += p * dob[i, d]    # dv_j += A_ij dout_i
+                            for d in range(D):
+                                dkb[j, d] += ds * qb[i, d]    # dk_j += scale dS_ij q_i
+                                dqb[i, d] += ds * kb_[j, d]   # dq_i += scale dS_ij k_j
 
 
     # each kernel twice: parallel for big inputs, serial for small ones (a parallel region costs
@@ -358,8 +402,8 @@ def attention_forward(q, k, v, causal=False, key_mask=None, scale=None):
     keep = _keep(mask, B, Tk)
     out = np.empty((B * H, Tq, Dv), q.dtype)
     lse = np.empty((B * H, Tq), q.dtype)
-    _attention_fwd(B * H * Tq * Tk * (D + Dv), _heads(q), _t(_heads(k)), _heads(v), keep, out, lse, H, q.dtype.type(scale),
-                   bool(causal))
+    _attention_fwd(B * H * Tq * Tk * (D + Dv), _heads(q), _heads(k), _heads(v), keep, out, lse, H,
+                   q.dtype.type(scale), bool(causal))
     out = out.reshape(B, H, Tq, Dv)
     return out, {"q": q, "k": k, "v": v, "keep": keep, "out": out, "lse": lse, "scale": scale,
                  "causal": bool(causal)}
@@ -374,8 +418,8 @@ def attention_backward(dout, cache):
     dq = np.empty((B * H, Tq, D), q.dtype)
     dk = np.empty((B * H, Tk, D), q.dtype)
     dv = np.empty((B * H, Tk, Dv), q.dtype)
-    kh = _heads(k)
-    _attention_bwd(B * H * Tq * Tk * (D + Dv), _heads(q), kh, _t(kh), _t(_heads(v)), cache["keep"], _heads(out), cache["lse"],
-                   _heads(dout), dq, dk, dv, H, q.dtype.type(cache["scale"]), cache["causal"])
+    _attention_bwd(B * H * Tq * Tk * (D + Dv), _heads(q), _heads(k), _heads(v), cache["keep"],
+                   _heads(out), cache["lse"], _heads(dout), dq, dk, dv, H, q.dtype.type(cache["scale"]),
+                   cache["causal"])
     return dq.reshape(q.shape), dk.reshape(k.shape), dv.reshape(v.shape)
 
