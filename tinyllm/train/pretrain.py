@@ -304,8 +304,9 @@ def evaluate_corpus(model, tokenizer, corpus="tinyworld", split="test", n_docs=1
 
     TinyWorld: ``n_docs`` documents sampled from ``split``; a GPT reads each as [BOS] text [EOS] and
     predicts text + [EOS] (the tokens ``entropy_floor`` counts), which is returned beside it. A BERT
-    gets S10-masked documents and is scored on the masked positions (E3.7). Other corpora: windows of
-    ``max_len`` tokens over the whole text (GPT only).
+    gets S10-masked documents and is scored on the masked positions (E3.7). Other corpora: up to
+    ``n_docs`` windows of ``max_len`` tokens from the last 5% of the text, the part ``pretrain``
+    holds out for validation (GPT only).
     """
     from tinyllm.models import GPT
     from tinyllm.train.batches import MaskedLMBatches, WindowBatches, fixed_causal_batches
@@ -328,8 +329,10 @@ def evaluate_corpus(model, tokenizer, corpus="tinyworld", split="test", n_docs=1
     else:
         if not is_gpt:
             raise ValueError("corpus: BERT evaluation needs TinyWorld documents; use --corpus tinyworld")
-        ids = tokenizer.encode(load_text(corpus))
-        batches = WindowBatches(ids, batch_size, min(T, len(ids) - 1), seed=seed).fixed_batches(10**9)
+        text = load_text(corpus)
+        ids = tokenizer.encode(text[int(len(text) * 0.95):])       # the held-out part pretrain used
+        windows = WindowBatches(ids, batch_size, min(T, len(ids) - 1), seed=seed)
+        batches = windows.fixed_batches(max(1, n_docs // batch_size))
     r = evaluate(model, batches)
     r["entropy_floor"] = floor
     r["what"] = "next-token accuracy" if is_gpt else "masked-token accuracy"
