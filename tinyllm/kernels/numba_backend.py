@@ -2,9 +2,10 @@
 
 Same algorithm as the C kernels (see csrc/attention.c): attention visits the keys in tiles of BK
 with an online softmax (running max m, running sum l, rescale by alpha = exp(m - m')) and keeps only
-the row log-sum-exp for backward, which recomputes A tile by tile. Loops are ordered so the
-innermost one runs along a contiguous axis (keys or features), which LLVM vectorises; for that the
-wrapper hands the kernels K^T and V^T, copies of k and v (O(T) per row, like k and v themselves).
+the row log-sum-exp for backward, which recomputes A tile by tile; score tiles are stored
+transposed (keys down, BQ queries across). Loops are ordered so the innermost one runs along a
+contiguous axis (queries or features), which LLVM vectorises, and index 2-D blocks with loop
+counters: a NumPy view created per (query, key) pair would cost a reference count each.
 ``prange`` spreads (b, h, query block) tasks forward and (b, h) pairs backward over the threads.
 
 Debugging: ``NUMBA_DISABLE_JIT=1`` turns every kernel back into plain Python (slow but steppable).
