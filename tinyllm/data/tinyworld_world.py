@@ -58,16 +58,20 @@ OBJECTS = (
     "lamp", "chair", "table", "book", "cup", "spoon", "clock", "bag", "hat", "key", "ball", "box",
     "brush", "coat", "drum", "fork", "kite", "ladder", "mirror", "pen", "pillow", "plate", "rope",
     "shoe", "umbrella", "basket", "bottle", "bucket", "candle", "bell", "blanket", "compass",
-    "hammer", "jar", "kettle", "mug", "necklace", "scarf", "teapot", "whistle",
+    "hammer", "jar", "kettle", "mug", "necklace", "scarf", "teapot", "whistle", "anchor", "bowl",
+    "crayon", "feather", "glove", "lantern", "marble", "napkin", "puzzle", "ribbon", "saddle",
+    "shovel",
 )
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 PLACES = (
     "market", "park", "school", "library", "harbor", "station", "museum", "bakery", "beach",
-    "theater", "zoo", "square", "cinema", "bridge", "castle", "church",
+    "theater", "zoo", "square", "cinema", "bridge", "castle", "church", "gym", "farm", "port",
+    "mill",
 )
 MOODS = (
     "fine", "happy", "tired", "busy", "calm", "hungry", "sleepy", "cheerful", "bored", "well",
-    "sick", "excited",
+    "sick", "excited", "nervous", "proud", "relaxed", "grumpy", "thirsty", "lonely", "curious",
+    "worried",
 )
 
 # Reviews: sentiment is carried by many words (two adjectives and a closing sentence), never one.
@@ -92,21 +96,26 @@ NEGATIVE = (
 )
 MOVIE_ASPECTS = (
     "acting", "story", "music", "ending", "camera", "dialogue", "pacing", "script", "cast", "plot",
+    "costumes", "scenery", "soundtrack", "humour",
 )
-FOOD_ASPECTS = ("taste", "smell", "service", "price", "portion", "sauce", "texture", "plating")
+FOOD_ASPECTS = (
+    "taste", "smell", "service", "price", "portion", "sauce", "texture", "plating", "aroma",
+    "freshness", "temperature", "menu",
+)
 TITLE_FIRST = (
     "Silent", "Golden", "Hidden", "Last", "Lost", "Broken", "Dark", "Secret", "Quiet", "Wild",
     "Frozen", "Burning", "Little", "Endless", "Crimson", "Silver", "Hollow", "Distant", "Final",
     "Lonely", "Sleeping", "Falling", "Iron", "Velvet", "Midnight", "Northern", "Electric", "Paper",
     "Glass", "Forgotten", "Scarlet", "Ancient", "Bitter", "Copper", "Emerald", "Restless",
-    "Painted", "Savage", "Twisted", "Wandering",
+    "Painted", "Savage", "Twisted", "Wandering", "Hungry", "Rusty", "Hollowed", "Shining",
+    "Stolen",
 )
 TITLE_SECOND = (
     "River", "Garden", "Door", "Road", "Mountain", "Island", "Kingdom", "Forest", "Castle",
     "Tower", "Ocean", "Window", "Bridge", "Valley", "Storm", "Winter", "Summer", "Star", "Moon",
     "Train", "Harbor", "Letter", "Mirror", "Dream", "Shadow", "Crown", "Lantern", "Voyage",
     "Machine", "Orchard", "Circus", "Desert", "Empire", "Fortune", "Glacier", "Horizon", "Journey",
-    "Labyrinth", "Meadow", "Promise",
+    "Labyrinth", "Meadow", "Promise", "Kite", "Festival", "Warrior", "Secretary", "Compass",
 )
 MOVIE_ENDINGS = {
     "positive": (
@@ -134,12 +143,14 @@ FOOD_ENDINGS = {
         ("not", "worth", "a", "coin"), ("I", "asked", "for", "a", "refund"),
     ),
 }
-GREETINGS = (("hello",), ("hi",), ("good", "morning"), ("good", "evening"))
+GREETINGS = (("hello",), ("hi",), ("good", "morning"), ("good", "evening"), ("hey",),
+             ("greetings",))
 CLOSINGS = (
     ("see", "you", "later"), ("have", "a", "nice", "day"), ("thank", "you"),
-    ("good", "to", "know"), ("take", "care"), ("bye", "for", "now"),
+    ("good", "to", "know"), ("take", "care"), ("bye", "for", "now"), ("sleep", "well"),
+    ("until", "tomorrow"),
 )
-STORY_ACTIONS = ("bought", "found", "made", "won")
+STORY_ACTIONS = ("bought", "found", "made", "won", "borrowed", "painted")
 TRANSLATE_VERBS = ("eats", "sees", "likes", "finds", "wants", "smells", "carries", "takes")
 PROGRAM_VARS = ("x", "y", "z", "n", "m", "k")
 
@@ -232,6 +243,16 @@ NEWS = {
                     ("the", "tapestry"), ("a", "clay", "vase"), ("the", "sketches"),
                     ("a", "poem"), ("the", "masterpiece")),
         "adjectives": ("artistic", "colourful", "creative", "abstract", "expressive", "ornate"),
+    },
+    "technology": {
+        "subjects": (("the", "engineers"), ("a", "software", "company"), ("the", "robot", "maker"),
+                     ("a", "startup"), ("the", "programmers"), ("an", "inventor"),
+                     ("the", "phone", "maker"), ("a", "hacker", "club")),
+        "verbs": ("launched", "built", "upgraded", "invented", "designed", "patched"),
+        "objects": (("a", "faster", "computer"), ("the", "app"), ("a", "clever", "robot"),
+                    ("the", "network"), ("a", "new", "chip"), ("the", "website"),
+                    ("a", "drone"), ("the", "server")),
+        "adjectives": ("digital", "innovative", "wireless", "automated", "futuristic", "technical"),
     },
 }
 NEWS_WITNESSES = (
@@ -334,5 +355,5 @@ class World:
                     GREETINGS, CLOSINGS, STORY_ACTIONS, TRANSLATE_VERBS, PROGRAM_VARS,
                     NEWS_WITNESSES, self.toy, [topic.values() for topic in NEWS.values()]):
             add(lst)
-        out.update(str(i) for i in range(100))
+        out.update(str(i) for i in range(28))  # the largest number written is 3 * 9 = 27
         return out
