@@ -51,6 +51,8 @@ def test_every_kind_appears_with_its_fields(docs):
             assert d.label in tw.NEWS
         else:
             assert d.label is None
+    st = next(d for d in docs if d.kind == "story")
+    assert st.text == f"story: {st.fields['paragraph']} summary: {st.fields['summary']}"
     qa = next(d for d in docs if d.kind == "qa")
     assert len(qa.fields["pairs"]) == 2 and qa.fields["answer"] in qa.text
 

@@ -77,7 +77,9 @@ def pack_documents(seqs, T, pad_id):
     Documents are placed in order; a document that does not fit in the current row starts a new
     row; one longer than T + 1 is split over rows of its own. Returns ``x``, ``y`` (N, T); ``y``
     is -100 on padding and wherever the next token is padding. A row may hold several documents:
-    attention then crosses document boundaries (the [BOS] marks where a new one starts).
+    attention then crosses document boundaries (the [BOS] marks where a new one starts), and the
+    target after an [EOS] is the next document's [BOS]. To score documents against an entropy
+    floor, use ``causal_batch`` (one document per row) instead.
     """
     seqs = _check_seqs(seqs)
     T = _check_int(T, "T", 1)

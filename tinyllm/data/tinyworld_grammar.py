@@ -222,16 +222,19 @@ def translate(c, w):
 
 # ---------------------------------------------------------------------------------------- story
 def story(c, w):
-    """story: a short paragraph, then "summary:" and one sentence that sums it up."""
+    """story: a short paragraph, then "summary:" and one sentence that sums it up.
+
+    Fields: paragraph (the story without its summary), summary.
+    """
     p = _person(c, w)
     c.say("story", ":", p.name, "went", "to", "the")
-    _say_one(c, tw.PLACES)
+    place = _say_one(c, tw.PLACES)
     c.say("in")
-    _say_one(c, tw.CITIES)
+    city = _say_one(c, tw.CITIES)
     c.say("on")
-    _say_one(c, tw.DAYS)
+    day = _say_one(c, tw.DAYS)
     c.say(".", "there", p.subject)
-    _say_one(c, tw.STORY_ACTIONS)
+    action = _say_one(c, tw.STORY_ACTIONS)
     colour = tw.COLOURS[c.uniform(len(tw.COLOURS))]
     c.say(tw.article(colour), colour)
     obj = _say_one(c, tw.OBJECTS)
@@ -240,7 +243,10 @@ def story(c, w):
     c.say(q.name, ".")
     summary = (p.name, "gave", q.name, tw.article(obj), obj)
     c.say("summary", ":", *summary, ".")
-    c.meta["fields"] = {"summary": " ".join(summary) + "."}
+    paragraph = (f"{p.name} went to the {place} in {city} on {day}. there {p.subject} {action} "
+                 f"{tw.article(colour)} {colour} {obj}. later {p.subject} gave the {obj} to "
+                 f"{q.name}.")
+    c.meta["fields"] = {"paragraph": paragraph, "summary": " ".join(summary) + "."}
 
 
 # -------------------------------------------------------------------------------------- program
