@@ -66,9 +66,10 @@ def test_stream_windows():
     docs = _docs(30)
     stream = np.concatenate(docs)
     x, y = stream_windows(docs, 8)
-    assert x.shape == (( len(stream) - 1) // 8, 8)
+    assert x.shape == ((len(stream) - 1) // 8, 8)
     for k in range(x.shape[0]):
-        assert (x[k] == stream[8 * k:8 * k + 8]).all() and (y[k] == stream[8 * k + 1:8 * k + 9]).all()
+        assert (x[k] == stream[8 * k:8 * k + 8]).all()
+        assert (y[k] == stream[8 * k + 1:8 * k + 9]).all()
     with pytest.raises(ValueError, match="fewer than T"):
         stream_windows([[1, 2]], 8)
 

