@@ -262,3 +262,19 @@ def test_wordpiece_basics(minilm_folder, tmp_path):
     tok.save(tmp_path / "wp.json")
     back = load_tokenizer(tmp_path / "wp.json")
     assert back == tok and back.encode(TRICKY[0]) == tok.encode(TRICKY[0])
+
+
+@pytest.mark.slow
+def test_wordpiece_matches_transformers_on_movie_reviews(minilm_folder, hf_bert):
+    from tinyllm.data import fetch
+
+    try:
+        reviews = fetch.load_movie_reviews()
+    except fetch.FetchError as e:
+        pytest.skip(f"movie reviews unavailable: {e}")
+    tok = WordPieceTokenizer.from_pretrained(minilm_folder)
+    texts = [t for t, _ in reviews]
+    mine = [tok.encode(t) for t in texts]
+    theirs = hf_bert(texts, add_special_tokens=False)["input_ids"]
+    mismatches = [t for t, a, b in zip(texts, mine, theirs) if a != b]
+    assert not mismatches, mismatches[:3]
