@@ -2,8 +2,9 @@
 
 The world is built once, from ``WORLD_SEED``, and never changes: every document that
 ``tinyllm.data.tinyworld`` samples (with the caller's seed) talks about this same world, so a
-model has to memorise it (each person has exactly one home town, one job, one pet with a name,
-one pet, one favourite food and one friend). Only the documents are random; the facts are not.
+model has to memorise it (each person has exactly one home town, one job, one pet, one favourite
+food and one friend; each town lies in one country; each animal makes one sound; each food has
+one taste). Only the documents are random; the facts are not.
 
 Every entry of every list is a single word token (letters and digits only), so that a word
 tokenizer that splits on spaces and punctuation recovers the generator's tokens exactly.
@@ -282,10 +283,6 @@ class Person:
     @property
     def subject(self):
         return "she" if self.female else "he"
-
-    @property
-    def possessive(self):
-        return "her" if self.female else "his"
 
 
 class World:
