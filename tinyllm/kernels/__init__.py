@@ -31,7 +31,6 @@ _MODULES = {
     "cuda": "tinyllm.kernels.cuda_backend",
 }
 _CPU_PREFERENCE = ("cython", "numba", "numpy")
-_BUILD_HINT = "build with: pip install -e .   (or: python setup.py build_ext --inplace)"
 
 _loaded = {}
 _errors = {}
@@ -70,10 +69,8 @@ def _check_name(name):
 def _require(name):
     _check_name(name)
     module = _load(name)
-    if module is None:
-        hint = f"; {_BUILD_HINT}" if name == "cython" else ""
-        raise RuntimeError(f"tinyllm.kernels backend {name!r} is not available "
-                           f"({_errors.get(name)}){hint}")
+    if module is None:   # the reason says what to do (for cython: the build command)
+        raise RuntimeError(f"tinyllm.kernels backend {name!r} is not available: {_errors.get(name)}")
     return module
 
 

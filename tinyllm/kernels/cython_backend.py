@@ -20,7 +20,7 @@ def check_available():
     """Raise ImportError, with the command that builds the extension, when it is missing."""
     if _C is None:
         raise ImportError(f"the C extension tinyllm._C is missing ({_IMPORT_ERROR}); "
-                          "build with: pip install -e .")
+                          "build with: pip install -e .  (or, in a checkout: python setup.py build_ext --inplace)")
 
 
 def softmax_forward(x):
