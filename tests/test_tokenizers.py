@@ -169,6 +169,10 @@ def test_save_and_load_every_kind(tmp_path, char_tok, bpe_tok, word_tok):
         for text in CORPUS[:4]:
             assert back.encode(text) == tok.encode(text)
         assert not os.path.exists(str(path) + ".tmp")
+    folder = tmp_path / "checkpoint"
+    folder.mkdir()
+    assert word_tok.save(folder) == str(folder / "tokenizer.json")
+    assert load_tokenizer(folder) == word_tok
 
 
 def test_load_tokenizer_errors(tmp_path):

@@ -142,10 +142,13 @@ class Tokenizer:
     def save(self, path):
         """Write the tokenizer as one JSON file (``load_tokenizer(path)`` reads it back).
 
-        The file is written to a temporary name and renamed, so an interrupted save never
-        leaves a broken file.
+        ``path`` may be an existing folder: the file is then ``path/tokenizer.json``. The file is
+        written to a temporary name and renamed, so an interrupted save never leaves a broken
+        file. Returns the path written.
         """
         path = os.fspath(path)
+        if os.path.isdir(path):
+            path = os.path.join(path, "tokenizer.json")
         payload = {_FORMAT_KEY: self.kind, "version": 1, **self._config()}
         tmp = path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as f:
