@@ -12,6 +12,7 @@ def plot_loss_curve(history, evals, path, floor=None, title="Training loss"):
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
 
     fig = Figure(figsize=(7, 4), dpi=100)
     FigureCanvasAgg(fig)
@@ -23,8 +24,12 @@ def plot_loss_curve(history, evals, path, floor=None, title="Training loss"):
         ax.plot([e["step"] for e in good], [e["val_loss"] for e in good], "o-", label="validation", lw=1.5)
     if floor is not None:
         ax.axhline(floor, color="k", ls="--", lw=1, label=f"entropy floor {floor:.3f}")
+    ax.set_yscale("log")        # the first steps fall from ln V; the interesting part is near the floor
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_formatter(plain)
     ax.set_xlabel("step")
-    ax.set_ylabel("cross-entropy (nats/token)")
+    ax.set_ylabel("cross-entropy (nats/token, log scale)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
