@@ -192,6 +192,8 @@ def test_early_stopping(tmp_path):
 def test_bad_config():
     with pytest.raises(ValueError, match="steps"):
         TrainConfig(steps=0)
+    with pytest.raises(ValueError, match="eval_every"):
+        TrainConfig(eval_every=0)
     with pytest.raises(ValueError, match="optimizer"):
         TrainConfig(optimizer="lion")
     with pytest.raises(ValueError, match="lr"):

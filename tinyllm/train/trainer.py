@@ -79,9 +79,9 @@ class TrainConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
                 raise ValueError(f"TrainConfig.{name}: expected an int >= 0, got {v!r}")
-        if self.steps < 1 or self.accum_steps < 1 or self.log_every < 1:
-            raise ValueError(f"TrainConfig: steps, accum_steps and log_every must be >= 1, got "
-                             f"{self.steps}, {self.accum_steps}, {self.log_every}")
+        for name in ("steps", "accum_steps", "log_every", "eval_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"TrainConfig.{name}: expected an int >= 1, got {getattr(self, name)}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"TrainConfig.lr: expected a finite number > 0, got {self.lr}")
         if self.optimizer not in ("adamw", "adam", "sgd"):
