@@ -104,6 +104,8 @@ def test_clear_errors(tmp_path):
     (stranger / "notes.txt").write_text("mine")
     code, _, err = run(["pretrain", "--out", str(stranger), "--force"])
     assert code == 2 and "refusing" in err and (stranger / "notes.txt").exists()
+    code, _, err = run(["pretrain", "--out", str(tmp_path / "f")] + TINY + ["--n-head", "3"])
+    assert code == 2 and "divisible" in err and not (tmp_path / "f").exists()   # nothing written
     code, _, err = run(["generate", str(tmp_path / "nothing")])
     assert code == 2 and "zoo name" in err
     code, _, err = run(["pretrain", "--out", str(tmp_path / "e"), "--backend", "fortran"] + TINY + ["--steps", "1"])

@@ -264,12 +264,13 @@ def pretrain(recipe, out, resume=False, force=False, progress=True, stream=None,
         changes = {k: v for k, v in recipe.to_dict().items() if k in ("steps", "backend") and v is not None}
         recipe = Recipe(**{**saved.to_dict(), **changes})
     recipe = recipe.resolved()
+    # every mistake in the recipe (sizes, corpus, batches) surfaces before the folder is touched
     corpus = load_corpus(recipe)
+    model = build_model(recipe, corpus.tokenizer.vocab_size)
+    train, val = build_batches(recipe, corpus)
     if not resume:
         prepare_out_dir(out, force=force)
         (out / RECIPE_FILE).write_text(json.dumps(recipe.to_dict(), indent=1))
-    train, val = build_batches(recipe, corpus)
-    model = build_model(recipe, corpus.tokenizer.vocab_size)
     trainer = Trainer(model, train, val, train_config(recipe, corpus), tokenizer=corpus.tokenizer,
                       out_dir=out, callbacks=callbacks, progress=progress, stream=stream)
     if resume:
