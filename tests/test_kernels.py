@@ -73,9 +73,14 @@ def test_attention_matches_numpy_random_shapes(backend, shape, causal, masked, s
     _compare_attention(backend, dtype, shape, causal, masked, strided, seed)
 
 
-@pytest.mark.parametrize("backend", CPU_BACKENDS)
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("Tq, Tk", [(130, 130), (70, 200), (200, 65)])
+# Big enough for the parallel code paths. Numba compiles its parallel kernels once per dtype, which
+# takes many seconds, so it gets float32 only (its float64 path is the same source, run serially above).
+ACROSS_TILES = [(b, dt, Tq, Tk) for b in CPU_BACKENDS
+                for dt in ([np.float32, np.float64] if b == "cython" else [np.float32])
+                for Tq, Tk in [(130, 130), (70, 200), (200, 65)]]
+
+
+@pytest.mark.parametrize("backend, dtype, Tq, Tk", ACROSS_TILES)
 def test_attention_matches_numpy_across_tiles(backend, dtype, Tq, Tk):
     """Shapes that cross the 64-key tiles and the query blocks, with partial last tiles."""
     _compare_attention(backend, dtype, (2, 2, Tq, Tk, 64, 64), causal=True, masked=True,
@@ -133,18 +138,19 @@ def test_cuda_softmax_tiny(cuda_backend):
     _close(dx1, dx0, np.float64, "cuda softmax dx")
 
 
-def _gradcheck_backend(backend, B, H, Tq, Tk, D):
+def _gradcheck_backend(backend, B, H, Tq, Tk, D, everything=True):
     rng = np.random.default_rng(3)
     q, k, v, _, key_mask = _inputs(rng, np.float64, B, H, Tq, Tk, D, D, masked=True, strided=False)
     key_mask[-1, 0] = True   # keep at least one visible key in the last batch row
     with K.use(backend):
         errs = check_op(K.attention_forward, K.attention_backward, dict(q=q, k=k, v=v),
                         wrt=["q", "k", "v"], causal=True, key_mask=key_mask)
-        errs.update({f"ms_{n}": e for n, e in check_op(
-            K.matmul_softmax_forward, K.matmul_softmax_backward, dict(q=q, k=k), wrt=["q", "k"],
-            causal=True, key_mask=key_mask).items()})
-        errs["softmax_x"] = check_op(K.softmax_forward, K.softmax_backward, dict(x=q),
-                                     wrt=["x"])["x"]
+        if everything:
+            errs.update({f"ms_{n}": e for n, e in check_op(
+                K.matmul_softmax_forward, K.matmul_softmax_backward, dict(q=q, k=k),
+                wrt=["q", "k"], causal=True, key_mask=key_mask).items()})
+            errs["softmax_x"] = check_op(K.softmax_forward, K.softmax_backward, dict(x=q),
+                                         wrt=["x"])["x"]
     assert max(errs.values()) < 1e-7, errs
 
 
@@ -155,7 +161,9 @@ def test_backward_gradcheck_float64(backend):
 
 
 def test_cuda_backward_gradcheck_float64(cuda_backend):
-    _gradcheck_backend(cuda_backend, B=2, H=1, Tq=2, Tk=3, D=2)
+    """Attention only (each central difference is a kernel launch on the slow simulator); the
+    matmul-softmax and softmax backward kernels are compared with numpy's above."""
+    _gradcheck_backend(cuda_backend, B=2, H=1, Tq=2, Tk=2, D=1, everything=False)
 
 
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
