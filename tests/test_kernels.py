@@ -178,7 +178,8 @@ def test_compiled_attention_keeps_no_score_matrix(backend):
             assert value.size < 40 * 50, f"cache[{key!r}] has shape {value.shape}"
 
 
-def test_available_default_and_use():
+def test_available_default_and_use(monkeypatch):
+    monkeypatch.delenv("TINYLLM_BACKEND", raising=False)
     names = K.available()
     assert names[0] == "numpy" and "cython" in names and "numba" in names
     assert K.default() == "cython"
