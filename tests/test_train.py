@@ -7,19 +7,12 @@ import math
 import numpy as np
 import pytest
 
+from tinyllm.data import WordTokenizer, load_tokenizer
 from tinyllm.models import GPT, GPTConfig
 from tinyllm.train import DocumentBatches, TrainConfig, Trainer, WindowBatches
 from tinyllm.train.checkpoint import load_checkpoint_state, resolve_checkpoint
 
 V = 23
-
-
-class ListTokenizer:
-    """Just enough tokenizer for the trainer: it only saves itself."""
-
-    def save(self, path):
-        with open(path, "w") as f:
-            json.dump({"kind": "test"}, f)
 
 
 def tiny_model(dtype=np.float64, seed=0):
@@ -42,7 +35,7 @@ def make_trainer(out_dir=None, steps=8, dtype=np.float64, callbacks=(), **cfg):
     val = DocumentBatches(docs(8, seed=5), batch_size=4, pad_id=0, max_len=24).fixed_batches()
     settings = dict(steps=steps, lr=1e-2, warmup=2, eval_every=4, log_every=1, seed=3)
     settings.update(cfg)
-    return Trainer(model, train, val, TrainConfig(**settings), tokenizer=ListTokenizer(),
+    return Trainer(model, train, val, TrainConfig(**settings), tokenizer=WordTokenizer.train(["a b c"]),
                    out_dir=out_dir, callbacks=callbacks, progress=False)
 
 
@@ -57,6 +50,7 @@ def test_loss_goes_down_and_outputs_written(tmp_path):
     assert metrics["status"] == "completed" and len(metrics["evals"]) == 3
     assert math.isclose(metrics["evals"][-1]["val_ppl"], math.exp(metrics["evals"][-1]["val_loss"]))  # E4.1
     best = GPT.from_pretrained(tmp_path, dtype=np.float64)      # the top level is the best model
+    assert load_tokenizer(tmp_path).vocab_size == 10
     ck = GPT.from_pretrained(tmp_path / "checkpoints" / "best", dtype=np.float64)
     assert all(np.array_equal(best.params[k], ck.params[k]) for k in best.params)
 
