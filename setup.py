@@ -50,6 +50,8 @@ class BuildExt(build_ext):
                 link_flags.append("-fopenmp")
             else:
                 sys.stderr.write("tinyllm: compiler has no OpenMP; building the C kernels serially\n")
+                if _compiler_accepts(cc, ["-fopenmp-simd"]):   # keep the `omp simd` hints
+                    compile_flags.append("-fopenmp-simd")
         for ext in self.extensions:
             ext.extra_compile_args = compile_flags + list(ext.extra_compile_args or [])
             ext.extra_link_args = link_flags + list(ext.extra_link_args or [])
