@@ -45,6 +45,8 @@ class BuildExt(build_ext):
             compile_flags, link_flags = ["-O3"], []
             if os.environ.get("TINYLLM_PORTABLE") != "1" and _compiler_accepts(cc, ["-march=native"]):
                 compile_flags.append("-march=native")
+            elif _compiler_accepts(cc, ["-Wno-psabi"]):   # GCC's note about 64-byte vector returns
+                compile_flags.append("-Wno-psabi")
             if _compiler_accepts(cc, ["-fopenmp"], ["-fopenmp"], _OMP_PROBE):
                 compile_flags.append("-fopenmp")
                 link_flags.append("-fopenmp")
