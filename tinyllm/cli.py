@@ -239,6 +239,8 @@ def cmd_pretrain(args, out, err):
     folder = args.out or f"runs/{recipe.model}-{Path(recipe.corpus).stem}"
     result, summary, _ = pretrain(recipe, folder, resume=args.resume, force=args.force,
                                   progress=not args.quiet, stream=err)
+    if args.quiet and result.message:       # the progress bar, which reports these, was off
+        err.write(result.message + "\n")
     print_summary(summary, folder, err)
     return exit_status(result)
 
