@@ -35,7 +35,12 @@ def attention_mask(B, Tq, Tk, causal=False, key_mask=None):
     return allowed
 
 
-def _check_qk(q, k, key_mask):
+def check_attention_inputs(q, k, v=None, key_mask=None):
+    """Validate the attention contract's arguments (shared by every kernel backend).
+
+    q: (B, H, Tq, D)   k: (B, H, Tk, D)   v: (B, H, Tk, Dv) or None   key_mask: (B, Tk) bool or None.
+    Raises TypeError/ValueError naming the argument; returns key_mask as a bool ndarray (or None).
+    """
     check_float("q", q)
     check_float("k", k)
     check_same_dtype(q=q, k=k)
@@ -43,6 +48,13 @@ def _check_qk(q, k, key_mask):
         raise ValueError(f"attention: q and k must be (B, H, T, D), got {q.shape} and {k.shape}")
     if q.shape[:2] != k.shape[:2] or q.shape[3] != k.shape[3]:
         raise ValueError(f"attention: q {q.shape} and k {k.shape} must agree in B, H and D")
+    if q.shape[3] == 0:
+        raise ValueError(f"attention: the head dimension D must be at least 1, got q {q.shape}")
+    if v is not None:
+        check_float("v", v)
+        check_same_dtype(q=q, v=v)
+        if v.ndim != 4 or v.shape[:3] != k.shape[:3]:
+            raise ValueError(f"attention: v must be (B, H, Tk, Dv) matching k {k.shape}, got {v.shape}")
     if key_mask is not None:
         key_mask = np.asarray(key_mask)
         if key_mask.dtype != np.bool_:
@@ -59,7 +71,7 @@ def matmul_softmax_forward(q, k, causal=False, key_mask=None, scale=None):
     q: (B, H, Tq, D)   k: (B, H, Tk, D)   key_mask: (B, Tk) bool or None   ->   A: (B, H, Tq, Tk)
     scale defaults to 1/sqrt(D). Compiled backends fuse the product, the mask and the softmax.
     """
-    key_mask = _check_qk(q, k, key_mask)
+    key_mask = check_attention_inputs(q, k, key_mask=key_mask)
     B, H, Tq, D = q.shape
     Tk = k.shape[2]
     scale = 1.0 / math.sqrt(D) if scale is None else float(scale)
@@ -90,11 +102,7 @@ def attention_forward(q, k, v, causal=False, key_mask=None, scale=None):
     q: (B, H, Tq, D)   k: (B, H, Tk, D)   v: (B, H, Tk, Dv)   key_mask: (B, Tk) bool, True = keep
     ->  out: (B, H, Tq, Dv); cache["A"] is the (B, H, Tq, Tk) weight matrix.
     """
-    _check_qk(q, k, key_mask)
-    check_float("v", v)
-    check_same_dtype(q=q, v=v)
-    if v.ndim != 4 or v.shape[:3] != k.shape[:3]:
-        raise ValueError(f"attention: v must be (B, H, Tk, Dv) matching k {k.shape}, got {v.shape}")
+    check_attention_inputs(q, k, v, key_mask)
     A, ms_cache = matmul_softmax_forward(q, k, causal, key_mask, scale)   # (B, H, Tq, Tk)   E3.2
     out = A @ v                                                           # (B, H, Tq, Dv)   E3.3
     return out, {"A": A, "v": v, "ms": ms_cache}
