@@ -146,3 +146,20 @@ def test_pretrain_on_a_text_file(tmp_path):
     bad.write_bytes("caf\xe9 au lait".encode("latin-1"))
     code, _, err = run(["pretrain", "--corpus", str(bad), "--out", str(tmp_path / "x")])
     assert code == 2 and "UTF-8" in err
+
+
+def test_quiet_run_still_reports_an_interruption(tmp_path, monkeypatch):
+    """Ctrl-C during a --quiet run: exit 130, and the message says where it saved and how to resume."""
+    import tinyllm.train.pretrain as pretrain_module
+
+    real = pretrain_module.pretrain
+
+    def ctrl_c_after_step_2(trainer):
+        if trainer.step == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(pretrain_module, "pretrain",
+                        lambda *a, **kw: real(*a, **{**kw, "callbacks": [ctrl_c_after_step_2]}))
+    code, _, err = run(["pretrain", "--out", str(tmp_path / "run"), "--steps", "6"] + TINY)
+    assert code == 130
+    assert "interrupted at step 2" in err and "--resume" in err
