@@ -163,3 +163,14 @@ def test_quiet_run_still_reports_an_interruption(tmp_path, monkeypatch):
     code, _, err = run(["pretrain", "--out", str(tmp_path / "run"), "--steps", "6"] + TINY)
     assert code == 130
     assert "interrupted at step 2" in err and "--resume" in err
+
+
+def test_fetch_command_calls_the_fetcher(tmp_path, monkeypatch):
+    """`tinyllm fetch NAME` reaches tinyllm.data.fetch.fetch (no network: the fetcher is replaced)."""
+    import tinyllm.data.fetch as fetch_module
+
+    calls = []
+    monkeypatch.setattr(fetch_module, "fetch", lambda name, home=None: calls.append(name) or tmp_path / name)
+    code, text, err = run(["fetch", "shakespeare"])
+    assert code == 0, err
+    assert calls == ["shakespeare"] and str(tmp_path / "shakespeare") in text

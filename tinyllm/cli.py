@@ -291,7 +291,7 @@ def cmd_eval(args, out, err):
 
 
 def cmd_fetch(args, out, err):
-    from tinyllm.data import fetch
+    from tinyllm.data.fetch import fetch
 
     path = fetch(args.name)
     out.write(f"{args.name}: {path}\n")
