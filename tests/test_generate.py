@@ -119,3 +119,14 @@ def test_generate_text_adds_bos_and_stops_at_eos(model):
     text = generate_text(model, tok, "ab", max_new_tokens=8, greedy=True)
     expected = ids[:-1] if ids and ids[-1] == 2 else ids
     assert text == ",".join(map(str, expected))
+
+
+def test_generate_text_with_prompt_uses_the_tokenizers_spacing():
+    """Characters are joined without spaces: prompt + continuation decodes as one string."""
+    from tinyllm.data import CharTokenizer
+
+    tok = CharTokenizer.train(["abc cab bac"])
+    m = GPT(GPTConfig(vocab_size=tok.vocab_size, n_layer=1, n_head=2, d_model=8, max_len=16), seed=0)
+    new = generate_text(m, tok, "ab", max_new_tokens=5, greedy=True, stop_at_eos=False)
+    full = generate_text(m, tok, "ab", max_new_tokens=5, greedy=True, stop_at_eos=False, include_prompt=True)
+    assert full == "ab" + new

@@ -270,8 +270,9 @@ def cmd_generate(args, out, err):
     for i in range(args.num_samples):
         text = generate_text(model, tok, args.prompt, max_new_tokens=args.max_new_tokens,
                              temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                             greedy=args.greedy, seed=args.seed + i, use_cache=not args.no_cache)
-        out.write((args.prompt + " " + text).strip() + "\n")
+                             greedy=args.greedy, seed=args.seed + i, use_cache=not args.no_cache,
+                             include_prompt=True)
+        out.write(text.strip() + "\n")
     return 0
 
 

@@ -121,13 +121,18 @@ def generate(model, prompt_ids, max_new_tokens=50, temperature=1.0, top_k=None, 
     return new
 
 
-def generate_text(model, tokenizer, prompt, max_new_tokens=50, add_bos=True, stop_at_eos=True, **kwargs):
+def generate_text(model, tokenizer, prompt, max_new_tokens=50, add_bos=True, stop_at_eos=True,
+                  include_prompt=False, **kwargs):
     """Encode ``prompt`` (after [BOS] when the tokenizer has one), generate, decode the new text.
+
+    With ``include_prompt`` the prompt and the new tokens are decoded together, so the tokenizer
+    joins them with its own spacing rules (a space between words, none between characters).
 
     Generation stops at [EOS] (not included in the text) unless ``stop_at_eos`` is False. Other
     keyword arguments go to ``generate``.
     """
-    ids = list(tokenizer.encode(prompt))
+    prompt_ids = list(tokenizer.encode(prompt))
+    ids = prompt_ids
     bos = getattr(tokenizer, "bos_id", None)
     if add_bos and bos is not None:
         ids = [bos] + ids
@@ -138,4 +143,4 @@ def generate_text(model, tokenizer, prompt, max_new_tokens=50, add_bos=True, sto
     new = generate(model, ids, max_new_tokens=max_new_tokens, stop_ids=stop, **kwargs)
     if new and new[-1] in stop:
         new = new[:-1]
-    return tokenizer.decode(new)
+    return tokenizer.decode((prompt_ids if include_prompt else []) + new)
