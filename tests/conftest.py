@@ -15,3 +15,12 @@ def _has_cuda_driver():
 
 if "NUMBA_ENABLE_CUDASIM" not in os.environ and not _has_cuda_driver():
     os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
+
+
+# Property tests draw the same examples on every run (same seed, same result); set
+# HYPOTHESIS_PROFILE=explore to search new random examples instead.
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("deterministic", derandomize=True, print_blob=True)
+settings.register_profile("explore", derandomize=False, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
