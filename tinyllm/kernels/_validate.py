@@ -18,19 +18,33 @@ def as_rows(name, x):
     return np.ascontiguousarray(x).reshape(-1, n)
 
 
-def qk(q, k, key_mask, scale):
-    """Check q (B, H, Tq, D), k (B, H, Tk, D), key_mask (B, Tk) bool with the reference's own rules;
-    return contiguous copies, the mask as uint8 (or None) and the float scale (default 1/sqrt(D))."""
-    key_mask = check_attention_inputs(q, k, key_mask=key_mask)
+def _contiguous(q, k, key_mask, scale):
+    """Checked inputs -> contiguous q and k, the mask as uint8 (or None), the float scale."""
     mask = None if key_mask is None else np.ascontiguousarray(key_mask).view(np.uint8)
     scale = 1.0 / math.sqrt(q.shape[3]) if scale is None else float(scale)
     return np.ascontiguousarray(q), np.ascontiguousarray(k), mask, scale
 
 
-def v_like(v, q, k):
-    """Check v (B, H, Tk, Dv) against q and k; return it C-contiguous."""
-    check_attention_inputs(q, k, v)
-    return np.ascontiguousarray(v)
+def qk(q, k, key_mask, scale):
+    """Check q (B, H, Tq, D), k (B, H, Tk, D), key_mask (B, Tk) bool with the reference's own rules;
+    return contiguous copies, the mask as uint8 (or None) and the float scale (default 1/sqrt(D))."""
+    return _contiguous(q, k, check_attention_inputs(q, k, key_mask=key_mask), scale)
+
+
+def qkv(q, k, v, key_mask, scale):
+    """Like ``qk`` with v (B, H, Tk, Dv) checked in the same pass; returns q, k, v, mask, scale."""
+    q2, k2, mask, scale = _contiguous(q, k, check_attention_inputs(q, k, v, key_mask), scale)
+    return q2, k2, np.ascontiguousarray(v), mask, scale
+
+
+def heads(x):
+    """(B, H, T, D) -> contiguous (B*H, T, D): one row block per (batch, head) pair."""
+    return np.ascontiguousarray(x).reshape(-1, x.shape[2], x.shape[3])
+
+
+def keep_mask(mask, B, Tk):
+    """The uint8 key mask (B, Tk) a kernel reads; all ones when there is none."""
+    return np.ones((B, Tk), np.uint8) if mask is None else mask
 
 
 def grad_like(name, g, like):

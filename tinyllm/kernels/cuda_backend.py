@@ -25,6 +25,7 @@ import math
 import numpy as np
 
 from tinyllm.kernels import _validate
+from tinyllm.kernels._validate import heads, keep_mask
 
 MAX_D = 128                                    # largest head dimension (local and shared arrays)
 TILES = {np.dtype(np.float32): 32, np.dtype(np.float64): 16}   # rows per tile = threads per block
@@ -396,15 +397,6 @@ def _grid(n_rows, BH, tile):
     return (max(1, -(-n_rows // tile)), BH)
 
 
-def _heads(x):
-    """(B, H, T, D) -> contiguous (B*H, T, D)."""
-    return np.ascontiguousarray(x).reshape(-1, x.shape[2], x.shape[3])
-
-
-def _keep(mask, B, Tk):
-    return np.ones((B, Tk), np.uint8) if mask is None else mask
-
-
 def softmax_forward(x):
     """Row softmax over the last axis (S1). x (..., N) -> y (..., N), cache {"y"}."""
     check_available()
@@ -443,7 +435,7 @@ def matmul_softmax_forward(q, k, causal=False, key_mask=None, scale=None):
     K = kernels(q.dtype)
     d_A = cuda.device_array((B * H, Tq, Tk), q.dtype)
     K["matmul_softmax_fwd"][_grid(Tq, B * H, K["TILE"]), K["TILE"]](
-        cuda.to_device(_heads(q)), cuda.to_device(_heads(k)), cuda.to_device(_keep(mask, B, Tk)),
+        cuda.to_device(heads(q)), cuda.to_device(heads(k)), cuda.to_device(keep_mask(mask, B, Tk)),
         d_A, H, q.dtype.type(scale), bool(causal))
     A = d_A.copy_to_host().reshape(B, H, Tq, Tk)
     return A, {"q": q, "k": k, "A": A, "scale": scale}
@@ -456,7 +448,7 @@ def matmul_softmax_backward(dA, cache):
     B, H, Tq, D = q.shape
     Tk = k.shape[2]
     K = kernels(q.dtype)
-    d_q, d_k = cuda.to_device(_heads(q)), cuda.to_device(_heads(k))
+    d_q, d_k = cuda.to_device(heads(q)), cuda.to_device(heads(k))
     d_A = cuda.to_device(A.reshape(B * H, Tq, Tk))
     d_dA = cuda.to_device(dA.reshape(B * H, Tq, Tk))
     d_dq = cuda.device_array((B * H, Tq, D), q.dtype)
@@ -475,14 +467,13 @@ def attention_forward(q, k, v, causal=False, key_mask=None, scale=None):
     -> out (B, H, Tq, Dv), cache holding the inputs, out and lse (B, H, Tq).
     """
     check_available()
-    q, k, mask, scale = _validate.qk(q, k, key_mask, scale)
-    v = _validate.v_like(v, q, k)
+    q, k, v, mask, scale = _validate.qkv(q, k, v, key_mask, scale)
     B, H, Tq, D = q.shape
     Tk, Dv = k.shape[2], v.shape[3]
     _check_head_dims(("D", D), ("Dv", Dv))
-    keep = _keep(mask, B, Tk)
-    out, lse = attention_forward_device(cuda.to_device(_heads(q)), cuda.to_device(_heads(k)),
-                                        cuda.to_device(_heads(v)), cuda.to_device(keep), H,
+    keep = keep_mask(mask, B, Tk)
+    out, lse = attention_forward_device(cuda.to_device(heads(q)), cuda.to_device(heads(k)),
+                                        cuda.to_device(heads(v)), cuda.to_device(keep), H,
                                         q.dtype.type(scale), bool(causal))
     out = out.copy_to_host().reshape(B, H, Tq, Dv)
     return out, {"q": q, "k": k, "v": v, "keep": keep, "out": out, "lse": lse.copy_to_host(),
@@ -522,8 +513,8 @@ def attention_backward(dout, cache):
     q, k, v, out = cache["q"], cache["k"], cache["v"], cache["out"]
     dout = _validate.grad_like("dout", dout, out)
     H = q.shape[1]
-    dev = [cuda.to_device(a) for a in (_heads(q), _heads(k), _heads(v), cache["keep"],
-                                       _heads(out), cache["lse"], _heads(dout))]
+    dev = [cuda.to_device(a) for a in (heads(q), heads(k), heads(v), cache["keep"],
+                                       heads(out), cache["lse"], heads(dout))]
     d_dq, d_dk, d_dv = attention_backward_device(*dev[:6], dev[6], H, q.dtype.type(cache["scale"]),
                                                  cache["causal"])
     return (d_dq.copy_to_host().reshape(q.shape), d_dk.copy_to_host().reshape(k.shape),

@@ -78,8 +78,7 @@ def attention_forward(q, k, v, causal=False, key_mask=None, scale=None):
     -> out (B, H, Tq, Dv), cache holding q, k, v, out and lse (B, H, Tq); no (Tq, Tk) matrix.
     """
     check_available()
-    q, k, mask, scale = _validate.qk(q, k, key_mask, scale)
-    v = _validate.v_like(v, q, k)
+    q, k, v, mask, scale = _validate.qkv(q, k, v, key_mask, scale)
     B, H, Tq, D = q.shape
     Tk, Dv = k.shape[2], v.shape[3]
     out = _alloc((B, H, Tq, Dv), q.dtype, B, H, Tq, Tk, Dv)

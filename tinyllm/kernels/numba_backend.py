@@ -17,6 +17,7 @@ import types
 import numpy as np
 
 from tinyllm.kernels import _validate
+from tinyllm.kernels._validate import heads, keep_mask
 
 try:
     import numba
@@ -329,16 +330,6 @@ if numba is not None:
     _attention_fwd = _Kernel(_attention_fwd)
     _attention_bwd = _Kernel(_attention_bwd)
 
-def _keep(key_mask, B, Tk):
-    """The key mask as uint8 (B, Tk), all ones when there is none."""
-    return np.ones((B, Tk), np.uint8) if key_mask is None else key_mask
-
-
-def _heads(x):
-    """(B, H, T, D) -> contiguous (B*H, T, D)."""
-    return np.ascontiguousarray(x).reshape(-1, x.shape[2], x.shape[3])
-
-
 def _t(x):
     """(B*H, T, D) -> contiguous (B*H, D, T)."""
     return np.ascontiguousarray(x.transpose(0, 2, 1))
@@ -370,7 +361,7 @@ def matmul_softmax_forward(q, k, causal=False, key_mask=None, scale=None):
     B, H, Tq, D = q.shape
     Tk = k.shape[2]
     A = np.zeros((B * H, Tq, Tk), q.dtype)
-    _matmul_softmax_fwd(A.size * D, _heads(q), _t(_heads(k)), _keep(mask, B, Tk), A, H, q.dtype.type(scale),
+    _matmul_softmax_fwd(A.size * D, heads(q), _t(heads(k)), keep_mask(mask, B, Tk), A, H, q.dtype.type(scale),
                         bool(causal))
     A = A.reshape(B, H, Tq, Tk)
     return A, {"q": q, "k": k, "A": A, "scale": scale}
@@ -384,7 +375,7 @@ def matmul_softmax_backward(dA, cache):
     Tk = k.shape[2]
     dq = np.empty((B * H, Tq, D), q.dtype)
     dk = np.empty((B * H, Tk, D), q.dtype)
-    _matmul_softmax_bwd(A.size * D, _heads(q), _heads(k), A.reshape(B * H, Tq, Tk), dA.reshape(B * H, Tq, Tk),
+    _matmul_softmax_bwd(A.size * D, heads(q), heads(k), A.reshape(B * H, Tq, Tk), dA.reshape(B * H, Tq, Tk),
                         dq, dk, q.dtype.type(scale))
     return dq.reshape(q.shape), dk.reshape(k.shape)
 
@@ -396,14 +387,13 @@ def attention_forward(q, k, v, causal=False, key_mask=None, scale=None):
     -> out (B, H, Tq, Dv), cache holding the inputs, out and lse (B, H, Tq).
     """
     check_available()
-    q, k, mask, scale = _validate.qk(q, k, key_mask, scale)
-    v = _validate.v_like(v, q, k)
+    q, k, v, mask, scale = _validate.qkv(q, k, v, key_mask, scale)
     B, H, Tq, D = q.shape
     Tk, Dv = k.shape[2], v.shape[3]
-    keep = _keep(mask, B, Tk)
+    keep = keep_mask(mask, B, Tk)
     out = np.empty((B * H, Tq, Dv), q.dtype)
     lse = np.empty((B * H, Tq), q.dtype)
-    _attention_fwd(B * H * Tq * Tk * (D + Dv), _heads(q), _heads(k), _heads(v), keep, out, lse, H,
+    _attention_fwd(B * H * Tq * Tk * (D + Dv), heads(q), heads(k), heads(v), keep, out, lse, H,
                    q.dtype.type(scale), bool(causal))
     out = out.reshape(B, H, Tq, Dv)
     return out, {"q": q, "k": k, "v": v, "keep": keep, "out": out, "lse": lse, "scale": scale,
@@ -419,8 +409,8 @@ def attention_backward(dout, cache):
     dq = np.empty((B * H, Tq, D), q.dtype)
     dk = np.empty((B * H, Tk, D), q.dtype)
     dv = np.empty((B * H, Tk, Dv), q.dtype)
-    _attention_bwd(B * H * Tq * Tk * (D + Dv), _heads(q), _heads(k), _heads(v), cache["keep"],
-                   _heads(out), cache["lse"], _heads(dout), dq, dk, dv, H, q.dtype.type(cache["scale"]),
+    _attention_bwd(B * H * Tq * Tk * (D + Dv), heads(q), heads(k), heads(v), cache["keep"],
+                   heads(out), cache["lse"], heads(dout), dq, dk, dv, H, q.dtype.type(cache["scale"]),
                    cache["causal"])
     return dq.reshape(q.shape), dk.reshape(k.shape), dv.reshape(v.shape)
 
