@@ -3,7 +3,7 @@ selection of gradients a caller asked for (``wrt``)."""
 
 import numpy as np
 
-from tinyllm.models.block import attention_kernel
+from tinyllm.models.block import attention_kernel, block_backward, block_forward
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -123,6 +123,29 @@ class Model:
     @staticmethod
     def _kernel():
         return attention_kernel()
+
+    def _blocks_forward(self, x, norm, causal, key_mask, past_kv, drop):
+        """The stack of n_layer Transformer blocks (S7), in order. x (B, T, C) -> x, block caches.
+
+        norm: "pre" (GPT-2) or "post" (BERT); past_kv: per-layer (k, v) or None; drop: the
+        keyword arguments from ``_dropout_args``."""
+        cfg, kernel = self.config, self._kernel()
+        caches = []
+        for i in range(cfg.n_layer):
+            x, c = block_forward(x, self._block_params(i), cfg.n_head, norm=norm, causal=causal,
+                                 key_mask=key_mask, past_kv=None if past_kv is None else past_kv[i],
+                                 activation=cfg.activation, eps=cfg.layer_norm_eps, kernel=kernel, **drop)
+            caches.append(c)
+        return x, caches
+
+    def _blocks_backward(self, dx, caches, wanted, grads):
+        """Walk the block stack in reverse; adds the ``h.{i}.*`` gradients to ``grads`` (frozen blocks
+        skip their weights). Returns dx (B, T, C) and the per-layer past_kv gradients (or Nones)."""
+        dpast = [None] * len(caches)
+        for i in reversed(range(len(caches))):
+            dx, g, dpast[i] = block_backward(dx, caches[i], self._block_needed(wanted, i))
+            grads.update({f"h.{i}.{k}": v for k, v in g.items()})
+        return dx, dpast
 
     @staticmethod
     def _block_needed(wanted, i):

@@ -19,7 +19,7 @@ import numpy as np
 
 from tinyllm.models import hf
 from tinyllm.models.base import Model, check_dtype
-from tinyllm.models.block import block_backward, block_forward, block_stack_shapes
+from tinyllm.models.block import block_stack_shapes
 from tinyllm.models.config import BERTConfig
 from tinyllm.models.inputs import (IGNORE_INDEX, check_embeds, check_ids, check_labels, check_mask,
                                    check_past_kv)
@@ -150,13 +150,7 @@ class BERT(Model):
         x, c_ln = layernorm_forward(tok + pos + seg, p["emb_ln.gamma"], p["emb_ln.beta"], cfg.layer_norm_eps)
         drop = self._dropout_args(rng)
         x, c_drop = dropout_forward(x, drop["dropout"], drop["rng"], drop["training"])
-        kernel = self._kernel()
-        blocks = []
-        for i in range(cfg.n_layer):                                           # S7, post-LN
-            x, c = block_forward(x, self._block_params(i), cfg.n_head, norm="post", causal=False,
-                                 key_mask=key_mask, past_kv=None if past_kv is None else past_kv[i],
-                                 activation=cfg.activation, eps=cfg.layer_norm_eps, kernel=kernel, **drop)
-            blocks.append(c)
+        x, blocks = self._blocks_forward(x, "post", False, key_mask, past_kv, drop)  # S7, post-LN
         cache = {"tok": c_tok, "pos": c_pos, "seg": c_seg, "ln": c_ln, "drop": c_drop, "blocks": blocks,
                  "shape": (B, T, cfg.d_model)}
         return x, cache
@@ -165,12 +159,8 @@ class BERT(Model):
         """Backward of _encode. dx (B, T, C) -> grads of the `wanted` embeddings and blocks (+
         inputs_embeds, past_kv when used); frozen blocks skip their weight gradients. With
         inputs_embeds the token table was not read: its gradient is zero."""
-        cfg = self.config
         grads = {}
-        dpast = [None] * cfg.n_layer
-        for i in reversed(range(cfg.n_layer)):
-            dx, g, dpast[i] = block_backward(dx, cache["blocks"][i], self._block_needed(wanted, i))
-            grads.update({f"h.{i}.{k}": v for k, v in g.items()})
+        dx, dpast = self._blocks_backward(dx, cache["blocks"], wanted, grads)
         dx = dropout_backward(dx, cache["drop"])
         dx, grads["emb_ln.gamma"], grads["emb_ln.beta"] = layernorm_backward(dx, cache["ln"])
         if "pos_emb" in wanted:

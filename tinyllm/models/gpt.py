@@ -13,7 +13,7 @@ import numpy as np
 
 from tinyllm.models import hf
 from tinyllm.models.base import Model, check_dtype
-from tinyllm.models.block import block_backward, block_forward, block_stack_shapes
+from tinyllm.models.block import block_stack_shapes
 from tinyllm.models.config import GPTConfig
 from tinyllm.models.inputs import check_embeds, check_ids, check_labels, check_mask, check_past_kv
 from tinyllm.ops.dropout import dropout_backward, dropout_forward
@@ -125,13 +125,7 @@ class GPT(Model):
         pos, c_pos = embedding_forward(np.arange(P, P + T), p["pos_emb"])      # (T, C)     S8
         drop = self._dropout_args(rng)
         x, c_drop = dropout_forward(tok + pos, drop["dropout"], drop["rng"], drop["training"])
-        kernel = self._kernel()
-        blocks = []
-        for i in range(cfg.n_layer):                                           # S7, pre-LN
-            x, c = block_forward(x, self._block_params(i), cfg.n_head, norm="pre", causal=True,
-                                 key_mask=key_mask, past_kv=None if past_kv is None else past_kv[i],
-                                 activation=cfg.activation, eps=cfg.layer_norm_eps, kernel=kernel, **drop)
-            blocks.append(c)
+        x, blocks = self._blocks_forward(x, "pre", True, key_mask, past_kv, drop)   # S7, pre-LN
         h, c_lnf = layernorm_forward(x, p["ln_f.gamma"], p["ln_f.beta"], cfg.layer_norm_eps)
         logits, c_head = linear_forward(h, p["tok_emb"].T)                     # (B, T, V)  tied, S8
         cache = {"tok": c_tok, "pos": c_pos, "drop": c_drop, "blocks": blocks, "lnf": c_lnf,
@@ -142,15 +136,11 @@ class GPT(Model):
         """Walk _forward in reverse. dlogits (B, T, V) -> grads of the `wanted` names: parameters,
         "inputs_embeds" (when the forward used them), "past_kv" (when it had a past). Weight
         gradients nobody asked for are not computed (a frozen model under a soft prompt, S12)."""
-        cfg = self.config
         grads = {}
         need_E = "tok_emb" in wanted
         dh, dW_head, _ = linear_backward(dlogits, cache["head"], need_E)      # logits = h E^T
         dx, grads["ln_f.gamma"], grads["ln_f.beta"] = layernorm_backward(dh, cache["lnf"])
-        dpast = [None] * cfg.n_layer
-        for i in reversed(range(cfg.n_layer)):
-            dx, g, dpast[i] = block_backward(dx, cache["blocks"][i], self._block_needed(wanted, i))
-            grads.update({f"h.{i}.{k}": v for k, v in g.items()})
+        dx, dpast = self._blocks_backward(dx, cache["blocks"], wanted, grads)
         dx = dropout_backward(dx, cache["drop"])                               # (B, T, C)
         if "pos_emb" in wanted:
             grads["pos_emb"] = embedding_backward(dx.sum(axis=0), cache["pos"])  # shared by the batch
