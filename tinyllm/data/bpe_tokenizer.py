@@ -17,7 +17,7 @@ import heapq
 import re
 from collections import Counter, defaultdict
 
-from .tokenizer import SPECIAL_TOKENS, Tokenizer, check_text
+from .tokenizer import SPECIAL_TOKENS, Tokenizer, check_text, utf8_bytes
 
 # Contractions, letters, digits, underscores, other symbols (each with an optional leading
 # space), then whitespace. Every character falls in one class, so the chunks tile the text.
@@ -39,14 +39,6 @@ def _bytes_to_unicode():
 
 
 _BYTE_CHAR = _bytes_to_unicode()
-
-
-def _utf8(text):
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError as e:
-        raise ValueError(f"text has a character that UTF-8 cannot encode at index {e.start}: "
-                         f"{text[e.start]!r} (a lone surrogate)") from None
 
 
 class BPETokenizer(Tokenizer):
@@ -87,7 +79,7 @@ class BPETokenizer(Tokenizer):
             check_text(t, f"texts[{k}]")
             chunks.update(_CHUNK.findall(t))
         byte0 = len(SPECIAL_TOKENS)
-        words = [[byte0 + b for b in _utf8(c)] for c in chunks]
+        words = [[byte0 + b for b in utf8_bytes(c)] for c in chunks]
         freqs = list(chunks.values())
         pair_count = defaultdict(int)
         where = defaultdict(set)
@@ -142,7 +134,7 @@ class BPETokenizer(Tokenizer):
         if ids is not None:
             return ids
         byte0, rank = self._byte0, self._rank
-        sym = [byte0 + b for b in _utf8(chunk)]
+        sym = [byte0 + b for b in utf8_bytes(chunk)]
         while len(sym) > 1:
             best = min(zip(sym, sym[1:]), key=lambda p: rank.get(p, len(rank)))
             r = rank.get(best)
@@ -154,7 +146,7 @@ class BPETokenizer(Tokenizer):
         return sym
 
     def _encode(self, text):
-        _utf8(text)
+        utf8_bytes(text)
         out = []
         for chunk in _CHUNK.findall(text):
             out.extend(self._encode_chunk(chunk))

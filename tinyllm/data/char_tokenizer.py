@@ -12,17 +12,9 @@ that are not valid UTF-8; ``decode`` shows those as U+FFFD.
 
 from collections import Counter
 
-from .tokenizer import SPECIAL_TOKENS, Tokenizer, check_text
+from .tokenizer import SPECIAL_TOKENS, Tokenizer, check_text, utf8_bytes
 
 BYTE_TOKENS = tuple(f"<0x{b:02X}>" for b in range(256))
-
-
-def _check_encodable(text):
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as e:
-        raise ValueError(f"text has a character that UTF-8 cannot encode at index {e.start}: "
-                         f"{text[e.start]!r} (a lone surrogate)") from None
 
 
 class CharTokenizer(Tokenizer):
@@ -33,7 +25,7 @@ class CharTokenizer(Tokenizer):
         for k, ch in enumerate(chars):
             if not isinstance(ch, str) or len(ch) != 1:
                 raise ValueError(f"chars[{k}] must be a single character, got {ch!r}")
-        _check_encodable("".join(chars))
+        utf8_bytes("".join(chars))
         super().__init__(list(specials) + list(BYTE_TOKENS) + chars, specials)
         self._byte0 = len(self.specials)
         self.chars = chars
@@ -46,7 +38,7 @@ class CharTokenizer(Tokenizer):
         counts = Counter()
         for k, t in enumerate(texts):
             check_text(t, f"texts[{k}]")
-            _check_encodable(t)
+            utf8_bytes(t)
             counts.update(t)
         ranked = sorted((ch for ch, n in counts.items() if n >= min_count),
                         key=lambda ch: (-counts[ch], ch))
@@ -55,7 +47,7 @@ class CharTokenizer(Tokenizer):
         return cls(sorted(ranked))
 
     def _encode(self, text):
-        _check_encodable(text)
+        utf8_bytes(text)
         stoi, byte0 = self._stoi, self._byte0
         ids = []
         for ch in text:

@@ -32,6 +32,16 @@ def check_text(text, name="text"):
         raise TypeError(f"{name} must be a str, got {type(text).__name__}")
 
 
+def utf8_bytes(text):
+    """text.encode("utf-8"), with a ValueError naming the position of a lone surrogate (the one kind of
+    str that has no UTF-8 form, so no byte-level tokenizer can represent it)."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError(f"text has a character that UTF-8 cannot encode at index {e.start}: "
+                         f"{text[e.start]!r} (a lone surrogate)") from None
+
+
 class Tokenizer:
     """Base class: vocabulary bookkeeping, id checks, special ids, JSON save/load.
 
