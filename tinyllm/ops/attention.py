@@ -71,7 +71,11 @@ def matmul_softmax_forward(q, k, causal=False, key_mask=None, scale=None):
     q: (B, H, Tq, D)   k: (B, H, Tk, D)   key_mask: (B, Tk) bool or None   ->   A: (B, H, Tq, Tk)
     scale defaults to 1/sqrt(D). Compiled backends fuse the product, the mask and the softmax.
     """
-    key_mask = check_attention_inputs(q, k, key_mask=key_mask)
+    return _matmul_softmax(q, k, causal, check_attention_inputs(q, k, key_mask=key_mask), scale)
+
+
+def _matmul_softmax(q, k, causal, key_mask, scale):
+    """E3.2 on inputs already checked (attention_forward checks q, k, v together, once)."""
     B, H, Tq, D = q.shape
     Tk = k.shape[2]
     scale = 1.0 / math.sqrt(D) if scale is None else float(scale)
@@ -102,8 +106,8 @@ def attention_forward(q, k, v, causal=False, key_mask=None, scale=None):
     q: (B, H, Tq, D)   k: (B, H, Tk, D)   v: (B, H, Tk, Dv)   key_mask: (B, Tk) bool, True = keep
     ->  out: (B, H, Tq, Dv); cache["A"] is the (B, H, Tq, Tk) weight matrix.
     """
-    check_attention_inputs(q, k, v, key_mask)
-    A, ms_cache = matmul_softmax_forward(q, k, causal, key_mask, scale)   # (B, H, Tq, Tk)   E3.2
+    key_mask = check_attention_inputs(q, k, v, key_mask)
+    A, ms_cache = _matmul_softmax(q, k, causal, key_mask, scale)   # (B, H, Tq, Tk)   E3.2
     out = A @ v                                                           # (B, H, Tq, Dv)   E3.3
     return out, {"A": A, "v": v, "ms": ms_cache}
 
