@@ -110,7 +110,7 @@ def time_kernels(CB, cuda):
     except ImportError:
         has_torch = False
     B, H, D = 8, 4, 64
-    print(f"| T | op | tinyllm cuda (ms) | torch SDPA (ms) | torch / tinyllm |")
+    print("| T | op | tinyllm cuda (ms) | torch SDPA (ms) | torch / tinyllm |")
     print("|---|---|---:|---:|---:|")
     rng = np.random.default_rng(1)
     for T in (256, 1024, 4096):

@@ -1,6 +1,5 @@
 """The affine map y = x W + b, the building block of E3.1 (Q = X W^Q), E3.4 (W^O) and S6."""
 
-
 from tinyllm.ops._checks import check_float, check_same_dtype
 
 
