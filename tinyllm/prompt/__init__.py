@@ -1,0 +1,1 @@
+"""Prompt learning (article §2-§3): templates, verbalizers, prompts, tasks, parsing, evaluation."""
