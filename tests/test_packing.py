@@ -164,3 +164,38 @@ def test_cli_pack_flag(tmp_path):
     assert code == 0, err.getvalue()
     saved = json.loads((tmp_path / "b" / "recipe.json").read_text())
     assert saved["pack"] is True and saved["mask_prob"] == 0.4
+
+
+def test_pack_mix_alternates_and_resumes(tmp_path):
+    from tinyllm.train.batches import AlternatingBatches, MaskedLMBatches
+
+    tiny = dict(corpus="tinyworld", n_layer=1, n_head=2, d_model=16, max_len=64, steps=3, batch_size=2,
+                n_train_docs=64, n_val_docs=16, eval_every=3, pack=True, pack_mix=True, single_batch_size=5)
+    r = Recipe(model="bert", **tiny).resolved()
+    train, _ = build_batches(r, load_corpus(r))
+    assert isinstance(train, AlternatingBatches)
+    assert isinstance(train.sources[0], MaskedLMBatches) and isinstance(train.sources[1], PackedMaskedLMBatches)
+    first = [train.next_batch()["idx"].shape[0] for _ in range(4)]
+    assert first == [5, 2, 5, 2]                           # one-document batches, packed rows, ...
+    state = json.loads(json.dumps(train.state_dict()))
+    want = [train.next_batch() for _ in range(3)]
+    again, _ = build_batches(r, load_corpus(r))
+    again.load_state_dict(state)
+    for w in want:
+        got = again.next_batch()
+        assert all(np.array_equal(w[k], got[k]) for k in w)
+    result, _, _ = pretrain(Recipe(model="gpt", **tiny), tmp_path / "g", progress=False)
+    assert result.status == "completed"
+    with pytest.raises(ValueError, match="pack_mix"):
+        Recipe(model="gpt", pack_mix=True).resolved()
+
+
+def test_zoo_recipes_for_prompting():
+    from tinyllm import zoo
+
+    assert {"tinyworld-gpt", "tinyworld-bert"} <= set(zoo.RECIPES)           # the old ones stay
+    assert zoo.RECIPES["tinyworld-gpt"] == Recipe(model="gpt", corpus="tinyworld", seed=0)
+    for name, model in (("tinyworld-gpt-256", "gpt"), ("tinyworld-bert-256", "bert")):
+        r = zoo.RECIPES[name].resolved()
+        assert r.model == model and r.max_len == 256 and r.pack
+    assert zoo.RECIPES["tinyworld-bert-256"].resolved().mask_prob == 0.4
