@@ -428,7 +428,7 @@ class PromptModel:
         X, xcache = self._extras_forward()
         embeds = None
         if X is not None:
-            embeds = model.params["tok_emb"][ids]                          # (R, T, C)
+            embeds = model.embed_tokens(ids)                               # (R, T, C)
             sel = src >= 0
             embeds[sel] = X[src[sel]]
         past_kv, pcache = None, None
@@ -440,17 +440,17 @@ class PromptModel:
         if past_kv is not None and self.kind == "gpt":
             kw["pos_offset"] = 0                                           # a prefix takes no positions
         if embeds is None:
-            logits, mcache = _forward_with_cache(model, idx=ids, **kw)
+            logits, mcache = model.forward_with_cache(idx=ids, **kw)
         else:
-            logits, mcache = _forward_with_cache(model, inputs_embeds=embeds, **kw)
+            logits, mcache = model.forward_with_cache(inputs_embeds=embeds, **kw)
         return logits, (mcache, src, X is not None, xcache, pcache)
 
     def _model_backward(self, dlogits, fcache):
         mcache, src, has_embeds, xcache, pcache = fcache
         if not self.frozen:
-            return _backward(self.model, dlogits, mcache, None)
+            return self.model.backward(dlogits, mcache, None)
         wrt = (["inputs_embeds"] if has_embeds else []) + (["past_kv"] if pcache is not None else [])
-        g = _backward(self.model, dlogits, mcache, wrt)
+        g = self.model.backward(dlogits, mcache, wrt)
         grads = {}
         if has_embeds:
             sel = src >= 0
@@ -477,38 +477,6 @@ class PromptModel:
             if not np.all(np.isfinite(p)):
                 raise NonFiniteError(f"prompt parameter {name!r} holds NaN or inf (after a training step?): "
                                      "lower the learning rate and start again from a finite prompt")
-
-
-# ------------------------------------------------------------ the model layer (PROMPT_API.md §1)
-
-def _forward_with_cache(model, idx=None, inputs_embeds=None, attention_mask=None, past_kv=None,
-                        pos_offset=None, at=None, rng=None):
-    """logits (n, V) at the (row, time) pairs `at`, and a cache. Temporary bridge to the agreed
-    ``model.forward_with_cache`` over the models' private passes."""
-    if isinstance(model, GPT):
-        logits, cache = model._forward(idx, attention_mask, rng, inputs_embeds, past_kv)
-        return logits[at[:, 0], at[:, 1]], ("gpt", cache, logits.shape, at)
-    h, enc = model._encode(idx, attention_mask, None, rng, inputs_embeds, past_kv)
-    logits, hc = model._head_forward(h[at[:, 0], at[:, 1]])
-    return logits, ("bert", (enc, hc), h.shape, at)
-
-
-def _backward(model, dlogits, cache, wrt):
-    kind, c, shape, at = cache
-    wanted = model._wanted(wrt, extra=("inputs_embeds", "past_kv"))
-    if kind == "gpt":
-        full = np.zeros(shape[:2] + (dlogits.shape[1],), dlogits.dtype)
-        full[at[:, 0], at[:, 1]] = dlogits
-        grads = model._backward(full, c, wanted)
-    else:
-        enc, hc = c
-        dt, grads, d_dec = model._head_backward(dlogits, hc, wanted)
-        dh = np.zeros(shape, dlogits.dtype)
-        dh[at[:, 0], at[:, 1]] = dt
-        grads.update(model._encode_backward(dh, enc, wanted))
-        if "tok_emb" in wanted:
-            grads["tok_emb"] = grads["tok_emb"] + d_dec
-    return {k: v for k, v in grads.items() if k in wanted}
 
 
 # ------------------------------------------------------------ small helpers
