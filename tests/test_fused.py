@@ -183,3 +183,14 @@ def test_model_gradients_through_the_fast_path(kind):
     errors = check_model(lambda: m.loss_and_grads(idx, targets), m.params, n_samples=4, seed=3)
     worst = max(errors, key=errors.get)
     assert errors[worst] < 1e-6, f"{worst}: relative error {errors[worst]:.2e}"
+
+
+def test_empty_rows_give_zero_parameter_gradients():
+    """No rows (e.g. a BERT batch without a masked token): dgamma, dbeta, db are 0, never garbage."""
+    x = np.zeros((0, 5))
+    _, cache = fused.layernorm_forward(x, np.ones(5), np.zeros(5))
+    dx, dgamma, dbeta = fused.layernorm_backward(x, cache)
+    assert dx.shape == (0, 5) and not dgamma.any() and not dbeta.any()
+    _, cache = fused.linear_forward(x, np.ones((5, 3)), np.ones(3))
+    _, dW, db = fused.linear_backward(np.zeros((0, 3)), cache)
+    assert not dW.any() and not db.any()

@@ -83,8 +83,8 @@ def layernorm_backward(dy, cache):
     x2 = cache["x"]
     dx = np.empty_like(x2)
     C = x2.shape[1]
-    dgamma = np.empty(C, x2.dtype)
-    dbeta = np.empty(C, x2.dtype)
+    dgamma = np.zeros(C, x2.dtype)                            # stays 0 when there are no rows
+    dbeta = np.zeros(C, x2.dtype)
     _C.layernorm_backward(_rows(dy), x2, cache["mean"], cache["rstd"],
                           np.ascontiguousarray(cache["gamma"]), dx, dgamma, dbeta)
     return dx.reshape(dy.shape), dgamma, dbeta
