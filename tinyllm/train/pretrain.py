@@ -249,8 +249,11 @@ def prepare_out_dir(out, resume=False, force=False):
     return out
 
 
-def pretrain(recipe, out, resume=False, force=False, progress=True, stream=None, callbacks=()):
+def pretrain(recipe, out, resume=False, force=False, progress=True, stream=None, callbacks=(), dist=None):
     """Run §3.2 steps 1-10 for ``recipe`` into the folder ``out``.
+
+    ``dist``: a ``tinyllm.distributed`` context to train data-parallel over MPI ranks (rank 0
+    writes the folder); None for one process.
 
     Returns ``(result, summary, trainer)``: the TrainResult, a dict with the corpus description,
     the entropy floor, the model size and the final validation metrics, and the Trainer itself.
@@ -269,10 +272,13 @@ def pretrain(recipe, out, resume=False, force=False, progress=True, stream=None,
     model = build_model(recipe, corpus.tokenizer.vocab_size)
     train, val = build_batches(recipe, corpus)
     if not resume:
-        prepare_out_dir(out, force=force)
-        (out / RECIPE_FILE).write_text(json.dumps(recipe.to_dict(), indent=1))
-    trainer = Trainer(model, train, val, train_config(recipe, corpus), tokenizer=corpus.tokenizer,
-                      out_dir=out, callbacks=callbacks, progress=progress, stream=stream)
+        def new_folder():
+            prepare_out_dir(out, force=force)
+            (out / RECIPE_FILE).write_text(json.dumps(recipe.to_dict(), indent=1))
+        new_folder() if dist is None else dist.on_root(new_folder)
+    make_trainer = Trainer if dist is None else dist.trainer
+    trainer = make_trainer(model, train, val, train_config(recipe, corpus), tokenizer=corpus.tokenizer,
+                           out_dir=out, callbacks=callbacks, progress=progress, stream=stream)
     if resume:
         trainer.restore()
     with backend_context(recipe.backend):
