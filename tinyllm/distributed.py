@@ -136,6 +136,10 @@ class Context:
         self.comm.Barrier()
         return result
 
+    def bcast(self, value):
+        """Rank 0's ``value`` (any picklable object), on every rank."""
+        return self.comm.bcast(value, root=0)
+
     def root_stream(self, stream):
         """``stream`` on rank 0; elsewhere a sink, so that messages are printed once."""
         return stream if self.is_root else io.StringIO()
@@ -263,4 +267,5 @@ def pretrain(recipe, out, mode="auto", **kwargs):
     ctx = init(mode)
     if ctx is None:
         return run(recipe, out, **kwargs)
+    kwargs["stream"] = ctx.root_stream(kwargs.get("stream") or sys.stderr)
     return ctx.guard(run)(recipe, out, dist=ctx, **kwargs)

@@ -245,7 +245,7 @@ def test_resume_on_another_number_of_ranks(reference, tmp_path, first, then):
         assert r.returncode == 0, r.stderr
     assert json.loads((out / "checkpoints" / "latest" / "trainer_state.json").read_text())["step"] == 5
     if then == 1:
-        pretrain(Recipe(), out, resume=True, progress=False)
+        pretrain({}, out, resume=True, progress=False)
     else:
         r = run_mpi(["-m", "tinyllm", "pretrain", "--out", str(out), "--resume", "--quiet"])
         assert r.returncode == 0, r.stderr
