@@ -171,7 +171,7 @@ class BERTClassifier(BERT):
             dh = np.zeros((B, T, C), self.dtype)
             dh[:, 0] = dcls                                                    # only [CLS] feeds the head
             grads.update(self._encode_backward(dh, cache["enc"], wanted))
-        return {k: grads[k] for k in wanted}
+        return {k: grads[k] for k in self._in_order(wanted)}
 
     # ------------------------------------------------------------ checkpoints
 

@@ -146,7 +146,7 @@ class GPT(Model):
         self._hidden_backward(dx, cache, wanted, grads)
         if need_E:
             grads["tok_emb"] = grads["tok_emb"] + dW_head.T                    # E used twice (S8)
-        return {k: grads[k] for k in wanted}
+        return {k: grads[k] for k in self._in_order(wanted)}
 
     def _hidden(self, idx, attention_mask, inputs_embeds, past_kv, pos_offset, rng):
         """Embeddings (S8) and the block stack (S7): the final hidden states x_L (B, T, C), before

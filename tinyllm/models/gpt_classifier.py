@@ -123,7 +123,7 @@ class GPTClassifier(GPT):
             dx = np.zeros((B, T, C), self.dtype)
             dx[np.arange(B), cache["last"]] = dh                               # only the last tokens feed the head
             self._hidden_backward(dx, cache, wanted, grads)
-        return {k: grads[k] for k in wanted}
+        return {k: grads[k] for k in self._in_order(wanted)}
 
     @staticmethod
     def _last_tokens(key_mask, B, T):
