@@ -161,6 +161,27 @@ class PromptModel:
             self.model.training = training
         return np.concatenate(out)
 
+    def answer_log_probs(self, texts, demonstrations=None):
+        """log P(w | t(x)) of every vocabulary token w at the answer slot (its first token) -> (N, V),
+        in evaluation mode: what label_search ranks words by."""
+        inputs = self._inputs(texts)
+        demo = self._demo_ids(demonstrations)
+        training, self.model.training = self.model.training, False
+        out = []
+        try:
+            for i in range(0, len(inputs), self.batch_size):
+                rows, at = [], []
+                for n, fields in enumerate(inputs[i:i + self.batch_size]):
+                    r, t = self._example_rows(fields, demo, f"texts[{i + n}]", words=[[0]])
+                    at.append((len(rows), t[0][1]))
+                    rows.extend(r)
+                codes, attn = self._pad(rows)
+                logits, _ = self._model_forward(codes, attn, np.asarray(at, np.int64))
+                out.append(_log_softmax(logits))
+        finally:
+            self.model.training = training
+        return np.concatenate(out)
+
     def predict_proba(self, texts, demonstrations=None):
         """P(y | x, t) = softmax_y S(y) (E2.2) for every input -> (N, num_labels), rows sum to 1."""
         return _softmax(self.label_scores(texts, demonstrations))
@@ -308,9 +329,9 @@ class PromptModel:
                              "shorten the template or the other fields")
         return {**fields, f: fields[f][:(max_len - rest) // occ]}
 
-    def _example_rows(self, fields, demo_ids, where):
+    def _example_rows(self, fields, demo_ids, where, words=None):
         """Rows (token-code lists) and terms (row, time, token, word) of one example (S11)."""
-        words = [w for ids in self.verbalizer.word_ids for w in ids]
+        words = words or [w for ids in self.verbalizer.word_ids for w in ids]
         K = max(len(w) for w in words)
         virt = self._virtual()
         if self.kind == "gpt":
@@ -378,12 +399,7 @@ class PromptModel:
             r, t = self._example_rows(fields, demo, f"texts[{n}]")
             terms.extend((len(rows) + a, b, v, w, n) for a, b, v, w in t)
             rows.extend(r)
-        R, T = len(rows), max(len(r) for r in rows)
-        codes = np.full((R, T), self.tokenizer.pad_id or 0, np.int64)
-        attn = np.zeros((R, T), np.int64)
-        for r, row in enumerate(rows):
-            codes[r, :len(row)] = row
-            attn[r, :len(row)] = 1
+        codes, attn = self._pad(rows)
         terms = np.asarray(terms, np.int64)                                # (n_terms, 5)
         pairs, pair_of_term = np.unique(terms[:, :2], axis=0, return_inverse=True)
         pair_of_term = pair_of_term.reshape(-1)
@@ -395,6 +411,16 @@ class PromptModel:
         np.add.at(word_scores, (terms[:, 4], terms[:, 3]), term_lp)        # chain rule sum over k
         S, weights = self.verbalizer.combine_forward(word_scores)
         return S, (fcache, logp, terms, pair_of_term, weights)
+
+    def _pad(self, rows):
+        """Rows of token codes -> codes (R, T) right-padded, attention_mask (R, T)."""
+        R, T = len(rows), max(len(r) for r in rows)
+        codes = np.full((R, T), self.tokenizer.pad_id or 0, np.int64)
+        attn = np.zeros((R, T), np.int64)
+        for r, row in enumerate(rows):
+            codes[r, :len(row)] = row
+            attn[r, :len(row)] = 1
+        return codes, attn
 
     def _scores_backward(self, dS, cache):
         fcache, logp, terms, pair_of_term, weights = cache
