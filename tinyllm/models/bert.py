@@ -23,12 +23,10 @@ from tinyllm.models.block import block_stack_shapes
 from tinyllm.models.config import BERTConfig
 from tinyllm.models.inputs import (IGNORE_INDEX, check_at, check_embeds, check_ids, check_labels, check_mask,
                                    check_past_kv, check_pos_offset, input_shape)
+from tinyllm.kernels.fused import (cross_entropy_backward, cross_entropy_forward, gelu_backward, gelu_forward,
+                                   layernorm_backward, layernorm_forward, linear_backward, linear_forward)
 from tinyllm.ops.dropout import dropout_backward, dropout_forward
 from tinyllm.ops.embedding import embedding_backward, embedding_forward
-from tinyllm.ops.gelu import gelu_backward, gelu_forward
-from tinyllm.ops.layernorm import layernorm_backward, layernorm_forward
-from tinyllm.ops.linear import linear_backward, linear_forward
-from tinyllm.ops.losses import cross_entropy_backward, cross_entropy_forward
 
 
 def bert_param_shapes(config, mlm_head=True):
@@ -241,7 +239,8 @@ class BERT(Model):
         at = np.argwhere(labels != IGNORE_INDEX)                               # (n, 2) the masked positions
         logits, cache = self.forward_with_cache(idx, attention_mask, inputs_embeds, past_kv, at=at,
                                                 rng=rng, token_type_ids=token_type_ids)   # (n, V)
-        loss, ce_cache = cross_entropy_forward(logits, labels[at[:, 0], at[:, 1]])  # E3.7 as a mean, S2
+        loss, ce_cache = cross_entropy_forward(logits, labels[at[:, 0], at[:, 1]],   # E3.7 as a mean, S2
+                                               overwrite_logits=True)
         return loss, ce_cache, cache
 
     # ------------------------------------------------------------ checkpoints

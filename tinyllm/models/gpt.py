@@ -17,11 +17,10 @@ from tinyllm.models.block import block_stack_shapes
 from tinyllm.models.config import GPTConfig
 from tinyllm.models.inputs import (check_at, check_embeds, check_ids, check_labels, check_mask, check_past_kv,
                                    check_pos_offset, input_shape)
+from tinyllm.kernels.fused import (cross_entropy_backward, cross_entropy_forward, layernorm_backward,
+                                   layernorm_forward, linear_backward, linear_forward)
 from tinyllm.ops.dropout import dropout_backward, dropout_forward
 from tinyllm.ops.embedding import embedding_backward, embedding_forward
-from tinyllm.ops.layernorm import layernorm_backward, layernorm_forward
-from tinyllm.ops.linear import linear_backward, linear_forward
-from tinyllm.ops.losses import cross_entropy_backward, cross_entropy_forward
 
 
 def gpt_param_shapes(config):
@@ -100,8 +99,8 @@ class GPT(Model):
         wanted = self._wanted(wrt, extra=GRAD_INPUTS)
         logits, cache = self.forward_with_cache(idx, attention_mask, inputs_embeds, past_kv, rng=rng)
         targets = check_labels("targets", targets, logits.shape[:2], self.config.vocab_size)
-        loss, ce_cache = cross_entropy_forward(logits, targets)                # S2
-        dlogits = cross_entropy_backward(1.0, ce_cache)                        # (B, T, V)
+        loss, ce_cache = cross_entropy_forward(logits, targets, overwrite_logits=True)   # S2
+        dlogits = cross_entropy_backward(1.0, ce_cache)                        # (B, T, V), in the logits' buffer
         return float(loss), self.backward(dlogits, cache, sorted(wanted))
 
     # ------------------------------------------------------------ forward and backward

@@ -70,6 +70,7 @@ def matmul_softmax_forward(q, k, causal=False, key_mask=None, scale=None):
 
     q: (B, H, Tq, D)   k: (B, H, Tk, D)   key_mask: (B, Tk) bool or None   ->   A: (B, H, Tq, Tk)
     scale defaults to 1/sqrt(D). Compiled backends fuse the product, the mask and the softmax.
+    cache: q, k, scale, softmax (the softmax's cache: y = A).
     """
     return _matmul_softmax(q, k, causal, check_attention_inputs(q, k, key_mask=key_mask), scale)
 
@@ -83,8 +84,8 @@ def _matmul_softmax(q, k, causal, key_mask, scale):
     allowed = attention_mask(B, Tq, Tk, causal, key_mask)
     if allowed is not None:
         S = np.where(allowed, S, q.dtype.type(-np.inf))
-    A, sm_cache = softmax_forward(S)                              # masked rows -> 0 (S1)
-    return A, {"q": q, "k": k, "scale": scale, "sm": sm_cache}
+    A, c_softmax = softmax_forward(S)                             # masked rows -> 0 (S1)
+    return A, {"q": q, "k": k, "scale": scale, "softmax": c_softmax}
 
 
 def matmul_softmax_backward(dA, cache):
@@ -94,7 +95,7 @@ def matmul_softmax_backward(dA, cache):
     there and no gradient leaks through a mask.
     """
     q, k, scale = cache["q"], cache["k"], cache["scale"]
-    dS = softmax_backward(dA, cache["sm"]) * q.dtype.type(scale)  # (B, H, Tq, Tk)
+    dS = softmax_backward(dA, cache["softmax"]) * q.dtype.type(scale)  # (B, H, Tq, Tk)
     dq = dS @ k                                                   # (B, H, Tq, D)
     dk = dS.swapaxes(-1, -2) @ q                                  # (B, H, Tk, D)
     return dq, dk
@@ -104,12 +105,13 @@ def attention_forward(q, k, v, causal=False, key_mask=None, scale=None):
     """Attention(Q, K, V) = softmax(Q K^T / sqrt(d)) V. Implements E3.2 and E3.3 with the masks of S3.
 
     q: (B, H, Tq, D)   k: (B, H, Tk, D)   v: (B, H, Tk, Dv)   key_mask: (B, Tk) bool, True = keep
-    ->  out: (B, H, Tq, Dv); cache["A"] is the (B, H, Tq, Tk) weight matrix.
+    ->  out: (B, H, Tq, Dv); cache: A (B, H, Tq, Tk) the weights, v, and matmul_softmax (the cache
+    of E3.2: q, k, scale, softmax).
     """
     key_mask = check_attention_inputs(q, k, v, key_mask)
-    A, ms_cache = _matmul_softmax(q, k, causal, key_mask, scale)   # (B, H, Tq, Tk)   E3.2
-    out = A @ v                                                           # (B, H, Tq, Dv)   E3.3
-    return out, {"A": A, "v": v, "ms": ms_cache}
+    A, c_ms = _matmul_softmax(q, k, causal, key_mask, scale)      # (B, H, Tq, Tk)   E3.2
+    out = A @ v                                                   # (B, H, Tq, Dv)   E3.3
+    return out, {"A": A, "v": v, "matmul_softmax": c_ms}
 
 
 def attention_backward(dout, cache):
@@ -122,5 +124,5 @@ def attention_backward(dout, cache):
     A, v = cache["A"], cache["v"]
     dA = dout @ v.swapaxes(-1, -2)                # (B, H, Tq, Tk)
     dv = A.swapaxes(-1, -2) @ dout                # (B, H, Tk, Dv)
-    dq, dk = matmul_softmax_backward(dA, cache["ms"])
+    dq, dk = matmul_softmax_backward(dA, cache["matmul_softmax"])
     return dq, dk, dv
