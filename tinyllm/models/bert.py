@@ -18,17 +18,15 @@ and ``loss_and_grads`` raise.
 import numpy as np
 
 from tinyllm.models import hf
-from tinyllm.models.base import Model, check_dtype
+from tinyllm.models.base import GRAD_INPUTS, Model, check_backward_args, check_dtype, scatter_rows
 from tinyllm.models.block import block_stack_shapes
 from tinyllm.models.config import BERTConfig
-from tinyllm.models.inputs import (IGNORE_INDEX, check_embeds, check_ids, check_labels, check_mask,
-                                   check_past_kv)
+from tinyllm.models.inputs import (IGNORE_INDEX, check_at, check_embeds, check_ids, check_labels, check_mask,
+                                   check_past_kv, check_pos_offset, input_shape)
+from tinyllm.kernels.fused import (cross_entropy_backward, cross_entropy_forward, gelu_backward, gelu_forward,
+                                   layernorm_backward, layernorm_forward, linear_backward, linear_forward)
 from tinyllm.ops.dropout import dropout_backward, dropout_forward
 from tinyllm.ops.embedding import embedding_backward, embedding_forward
-from tinyllm.ops.gelu import gelu_backward, gelu_forward
-from tinyllm.ops.layernorm import layernorm_backward, layernorm_forward
-from tinyllm.ops.linear import linear_backward, linear_forward
-from tinyllm.ops.losses import cross_entropy_backward, cross_entropy_forward
 
 
 def bert_param_shapes(config, mlm_head=True):
@@ -77,14 +75,13 @@ class BERT(Model):
     def forward(self, idx=None, attention_mask=None, token_type_ids=None, rng=None, inputs_embeds=None,
                 past_kv=None):
         """MLM logits (B, T, V) at every position (arguments as in `encode`)."""
-        self._require_head("forward")
-        h, _ = self._encode(idx, attention_mask, token_type_ids, rng, inputs_embeds, past_kv)
-        logits, _ = self._head_forward(h)
+        logits, _ = self.forward_with_cache(idx, attention_mask, inputs_embeds, past_kv, rng=rng,
+                                            token_type_ids=token_type_ids)
         return logits
 
     def loss(self, idx, labels, attention_mask=None, token_type_ids=None, rng=None):
         """The masked-LM loss E3.7 as a mean over positions with labels != -100."""
-        loss, _ = self._loss(idx, labels, attention_mask, token_type_ids, rng, None, None)
+        loss, _, _ = self._loss(idx, labels, attention_mask, token_type_ids, rng, None, None)
         return float(loss)
 
     def loss_and_grads(self, idx, labels, attention_mask=None, token_type_ids=None, rng=None,
@@ -97,18 +94,52 @@ class BERT(Model):
         The MLM head runs only on the labelled rows (the others do not enter the loss).
         Returns (loss as a Python float, grads dict).
         """
-        wanted = self._wanted(wrt, extra=("inputs_embeds", "past_kv"))
-        loss, (ce_cache, head_cache, rows, enc_cache) = self._loss(
-            idx, labels, attention_mask, token_type_ids, rng, inputs_embeds, past_kv)
+        wanted = self._wanted(wrt, extra=GRAD_INPUTS)
+        loss, ce_cache, cache = self._loss(idx, labels, attention_mask, token_type_ids, rng,
+                                           inputs_embeds, past_kv)
         dlogits = cross_entropy_backward(1.0, ce_cache)                        # (n, V)  S2
-        dt, grads, d_decoder = self._head_backward(dlogits, head_cache, wanted)  # (n, C)
-        B, T, C = enc_cache["shape"]
-        dh = np.zeros((B * T, C), self.dtype)
-        dh[rows] = dt                                                          # unlabelled rows get 0
-        grads.update(self._encode_backward(dh.reshape(B, T, C), enc_cache, wanted))
+        return float(loss), self.backward(dlogits, cache, sorted(wanted))
+
+    # ------------------------------------------------------------ forward and backward
+
+    def forward_with_cache(self, idx=None, attention_mask=None, inputs_embeds=None, past_kv=None,
+                           pos_offset=None, at=None, rng=None, token_type_ids=None):
+        """The forward pass (encoder, then the MLM head) with everything ``backward`` needs.
+
+        idx (B, T) int or inputs_embeds (B, T, C) (exactly one); past_kv: per-layer (k, v) prefixes
+        each (B, H, P, D), seen by every query and taking no positions (S12); pos_offset: position
+        of the first token (None = 0); at: None -> logits (B, T, V), or an int array (n, 2) of
+        (row, time) pairs -> logits (n, V), the MLM head run on those rows only ([MASK] slots).
+        Returns (logits, cache).
+        """
+        self._require_head("forward_with_cache")
+        h, enc_cache = self._encode(idx, attention_mask, token_type_ids, rng, inputs_embeds, past_kv,
+                                    pos_offset)
+        B, T, C = h.shape
+        sel = None if at is None else check_at(at, B, T)
+        if sel is not None:
+            h = h[sel[:, 0], sel[:, 1]]                                        # (n, C)
+        logits, head_cache = self._head_forward(h)                             # (B, T, V) or (n, V)
+        cache = {"enc": enc_cache, "head": head_cache, "at": sel, "shape": (B, T, C),
+                 "logits_shape": logits.shape, "has_past": past_kv is not None}
+        return logits, cache
+
+    def backward(self, dlogits, cache, wrt=None):
+        """Walk forward_with_cache in reverse. dlogits: the shape of the logits it returned.
+
+        wrt: None = every parameter; or names among the parameters and "inputs_embeds" (B, T, C)
+        (the gradient with respect to the token embeddings, given or looked up from E) and
+        "past_kv" (a list of (dk, dv) each (B, H, P, D)). Returns exactly the wanted keys; weight
+        gradients nobody asked for are not computed (a frozen model under a soft prompt, S12).
+        """
+        wanted = self._wanted(wrt, extra=GRAD_INPUTS)
+        check_backward_args(dlogits, cache, wanted, self.dtype)
+        dh, grads, d_decoder = self._head_backward(dlogits, cache["head"], wanted)
+        dh = scatter_rows(dh, cache["at"], cache["shape"])                     # (B, T, C)
+        grads.update(self._encode_backward(dh, cache["enc"], wanted))
         if "tok_emb" in wanted:
             grads["tok_emb"] = grads["tok_emb"] + d_decoder                    # the two uses of E (S8)
-        return float(loss), {k: v for k, v in grads.items() if k in wanted}
+        return {k: grads[k] for k in self._in_order(wanted)}
 
     # ------------------------------------------------------------ encoder
 
@@ -118,15 +149,15 @@ class BERT(Model):
                 f"BERT.{what}: this model has no MLM head (it was built with mlm_head=False or loaded "
                 "from a BertModel checkpoint); use encode() for the hidden states")
 
-    def _encode(self, idx, attention_mask, token_type_ids, rng, inputs_embeds, past_kv):
+    def _encode(self, idx, attention_mask, token_type_ids, rng, inputs_embeds, past_kv, pos_offset=None):
         cfg, p = self.config, self.params
-        if (idx is None) == (inputs_embeds is None):
-            raise ValueError("pass exactly one of idx (B, T) or inputs_embeds (B, T, C)")
+        input_shape(idx, inputs_embeds)
+        start = 0 if pos_offset is None else check_pos_offset(pos_offset)
         if inputs_embeds is None:
-            idx = check_ids("idx", idx, cfg.vocab_size, cfg.max_len)
+            idx = check_ids("idx", idx, cfg.vocab_size, cfg.max_len, past=start)
             tok, c_tok = embedding_forward(idx, p["tok_emb"])                  # (B, T, C)  S8
         else:
-            tok = check_embeds("inputs_embeds", inputs_embeds, cfg.d_model, self.dtype, cfg.max_len)
+            tok = check_embeds("inputs_embeds", inputs_embeds, cfg.d_model, self.dtype, cfg.max_len, start)
             c_tok = None
         B, T, _ = tok.shape
         if token_type_ids is None:
@@ -145,7 +176,7 @@ class BERT(Model):
             key_mask = check_mask("attention_mask", attention_mask, (B, T))     # (B, T)  S3
         if key_mask is not None and P:
             key_mask = np.concatenate([np.ones((B, P), bool), key_mask], axis=1)  # prefixes always seen
-        pos, c_pos = embedding_forward(np.arange(T), p["pos_emb"])             # (T, C)     S8
+        pos, c_pos = embedding_forward(np.arange(start, start + T), p["pos_emb"])   # (T, C)  S8
         seg, c_seg = embedding_forward(token_type_ids, p["seg_emb"])           # (B, T, C)  S8
         x, c_ln = layernorm_forward(tok + pos + seg, p["emb_ln.gamma"], p["emb_ln.beta"], cfg.layer_norm_eps)
         drop = self._dropout_args(rng)
@@ -156,9 +187,10 @@ class BERT(Model):
         return x, cache
 
     def _encode_backward(self, dx, cache, wanted):
-        """Backward of _encode. dx (B, T, C) -> grads of the `wanted` embeddings and blocks (+
-        inputs_embeds, past_kv when used); frozen blocks skip their weight gradients. With
-        inputs_embeds the token table was not read: its gradient is zero."""
+        """Backward of _encode. dx (B, T, C) -> grads of the `wanted` embeddings and blocks, plus
+        "inputs_embeds" (the token embeddings' gradient) and "past_kv" (per-layer pairs, or Nones);
+        frozen blocks skip their weight gradients. With inputs_embeds the token table was not read:
+        its gradient here is zero."""
         grads = {}
         dx, dpast = self._blocks_backward(dx, cache["blocks"], wanted, grads)
         dx = dropout_backward(dx, cache["drop"])
@@ -167,13 +199,11 @@ class BERT(Model):
             grads["pos_emb"] = embedding_backward(dx.sum(axis=0), cache["pos"])  # shared by the batch
         if "seg_emb" in wanted:
             grads["seg_emb"] = embedding_backward(dx, cache["seg"])
-        if cache["tok"] is None:
-            grads["inputs_embeds"] = dx
+        grads["inputs_embeds"] = dx
         if "tok_emb" in wanted:
             grads["tok_emb"] = (np.zeros_like(self.params["tok_emb"]) if cache["tok"] is None
                                 else embedding_backward(dx, cache["tok"]))
-        if dpast[0] is not None:
-            grads["past_kv"] = dpast
+        grads["past_kv"] = dpast
         return grads
 
     # ------------------------------------------------------------ MLM head
@@ -199,14 +229,19 @@ class BERT(Model):
         return dh, g, None if dW_dec is None else dW_dec.T
 
     def _loss(self, idx, labels, attention_mask, token_type_ids, rng, inputs_embeds, past_kv):
+        """E3.7 with the MLM head on the labelled positions only -> (loss, ce cache, forward cache)."""
         self._require_head("loss_and_grads")
-        h, enc_cache = self._encode(idx, attention_mask, token_type_ids, rng, inputs_embeds, past_kv)
-        B, T, C = h.shape
-        labels = check_labels("labels", labels, (B, T), self.config.vocab_size).reshape(-1)
-        rows = np.flatnonzero(labels != IGNORE_INDEX)                         # the masked positions
-        logits, head_cache = self._head_forward(h.reshape(B * T, C)[rows])    # (n, V)
-        loss, ce_cache = cross_entropy_forward(logits, labels[rows])          # E3.7 as a mean, S2
-        return loss, (ce_cache, head_cache, rows, enc_cache)
+        cfg = self.config
+        input_shape(idx, inputs_embeds)                                        # exactly one of the two
+        if idx is not None:
+            idx = check_ids("idx", idx, cfg.vocab_size, cfg.max_len)           # before the labels' shape
+        labels = check_labels("labels", labels, input_shape(idx, inputs_embeds), cfg.vocab_size)
+        at = np.argwhere(labels != IGNORE_INDEX)                               # (n, 2) the masked positions
+        logits, cache = self.forward_with_cache(idx, attention_mask, inputs_embeds, past_kv, at=at,
+                                                rng=rng, token_type_ids=token_type_ids)   # (n, V)
+        loss, ce_cache = cross_entropy_forward(logits, labels[at[:, 0], at[:, 1]],   # E3.7 as a mean, S2
+                                               overwrite_logits=True)
+        return loss, ce_cache, cache
 
     # ------------------------------------------------------------ checkpoints
 

@@ -12,15 +12,15 @@ Parameter names: ``tok_emb`` (V, C), ``pos_emb`` (max_len, C), ``h.{i}.ln_1.gamm
 import numpy as np
 
 from tinyllm.models import hf
-from tinyllm.models.base import Model, check_dtype
+from tinyllm.models.base import GRAD_INPUTS, Model, check_backward_args, check_dtype, scatter_rows
 from tinyllm.models.block import block_stack_shapes
 from tinyllm.models.config import GPTConfig
-from tinyllm.models.inputs import check_embeds, check_ids, check_labels, check_mask, check_past_kv
+from tinyllm.models.inputs import (check_at, check_embeds, check_ids, check_labels, check_mask, check_past_kv,
+                                   check_pos_offset, input_shape)
+from tinyllm.kernels.fused import (cross_entropy_backward, cross_entropy_forward, layernorm_backward,
+                                   layernorm_forward, linear_backward, linear_forward)
 from tinyllm.ops.dropout import dropout_backward, dropout_forward
 from tinyllm.ops.embedding import embedding_backward, embedding_forward
-from tinyllm.ops.layernorm import layernorm_backward, layernorm_forward
-from tinyllm.ops.linear import linear_backward, linear_forward
-from tinyllm.ops.losses import cross_entropy_backward, cross_entropy_forward
 
 
 def gpt_param_shapes(config):
@@ -50,26 +50,32 @@ class GPT(Model):
 
     # ------------------------------------------------------------ public face
 
-    def forward(self, idx=None, attention_mask=None, rng=None, inputs_embeds=None, past_kv=None):
+    def forward(self, idx=None, attention_mask=None, rng=None, inputs_embeds=None, past_kv=None,
+                pos_offset=None):
         """Next-token logits. idx (B, T) int -> (B, T, V); logits[:, t] scores token t + 1.
 
         attention_mask: optional (B, T) (or (B, P + T) with past_kv), 1 = real token, 0 = padding.
         inputs_embeds: (B, T, C) used instead of the token embedding E[idx] (soft prompts, S12).
-        past_kv: optional per-layer (k, v) prefixes, each (B, H, P, D); positions then start at P.
+        past_kv: optional per-layer (k, v) prefixes, each (B, H, P, D).
+        pos_offset: position of the first token; None = P (a KV cache), 0 for a trained prefix (S12).
         """
-        logits, _ = self._forward(idx, attention_mask, rng, inputs_embeds, past_kv)
+        logits, _ = self.forward_with_cache(idx, attention_mask, inputs_embeds, past_kv, pos_offset,
+                                            rng=rng)
         return logits
 
-    def forward_cached(self, idx, past_kv=None, attention_mask=None):
+    def forward_cached(self, idx=None, past_kv=None, attention_mask=None, inputs_embeds=None,
+                       pos_offset=None):
         """Incremental decoding with a KV cache, always in evaluation mode (no dropout).
 
-        idx: (B, T) int, the new tokens; past_kv: None or the `present` of the previous call, a list
-        of n_layer pairs (k, v) each (B, H, P, D). Positions of the new tokens start at P.
+        idx: (B, T) int, the new tokens (or inputs_embeds (B, T, C), e.g. a soft prompt, S12);
+        past_kv: None or the `present` of the previous call, a list of n_layer pairs (k, v) each
+        (B, H, P, D). Positions of the new tokens start at pos_offset (default P; a trained prefix
+        in the cache takes no positions, so generation with one passes P - m).
         Returns logits (B, T, V) and present: the list of (k, v) each (B, H, P + T, D).
         """
         training, self.training = self.training, False
         try:
-            logits, cache = self._forward(idx, attention_mask, None, None, past_kv)
+            logits, cache = self.forward_with_cache(idx, attention_mask, inputs_embeds, past_kv, pos_offset)
         finally:
             self.training = training
         return logits, [c["present"] for c in cache["blocks"]]
@@ -77,7 +83,7 @@ class GPT(Model):
     def loss(self, idx, targets, attention_mask=None, rng=None):
         """Mean cross-entropy (S2) of `targets` (B, T) under the model, -100 = ignored: E3.6 when
         targets are the inputs shifted left (tinyllm.ops.causal_lm_targets)."""
-        logits, _ = self._forward(idx, attention_mask, rng, None, None)
+        logits, _ = self.forward_with_cache(idx, attention_mask, rng=rng)
         targets = check_labels("targets", targets, logits.shape[:2], self.config.vocab_size)
         return float(cross_entropy_forward(logits, targets)[0])
 
@@ -90,68 +96,101 @@ class GPT(Model):
              among the parameters and "inputs_embeds" (B, T, C) / "past_kv" (a list of (dk, dv)).
         Returns (loss as a Python float, grads dict).
         """
-        wanted = self._wanted(wrt, extra=("inputs_embeds", "past_kv"))
-        logits, cache = self._forward(idx, attention_mask, rng, inputs_embeds, past_kv)
+        wanted = self._wanted(wrt, extra=GRAD_INPUTS)
+        logits, cache = self.forward_with_cache(idx, attention_mask, inputs_embeds, past_kv, rng=rng)
         targets = check_labels("targets", targets, logits.shape[:2], self.config.vocab_size)
-        loss, ce_cache = cross_entropy_forward(logits, targets)                # S2
-        dlogits = cross_entropy_backward(1.0, ce_cache)                        # (B, T, V)
-        grads = self._backward(dlogits, cache, wanted)
-        return float(loss), {k: v for k, v in grads.items() if k in wanted}
+        loss, ce_cache = cross_entropy_forward(logits, targets, overwrite_logits=True)   # S2
+        dlogits = cross_entropy_backward(1.0, ce_cache)                        # (B, T, V), in the logits' buffer
+        return float(loss), self.backward(dlogits, cache, sorted(wanted))
 
     # ------------------------------------------------------------ forward and backward
 
-    def _forward(self, idx, attention_mask, rng, inputs_embeds, past_kv):
+    def forward_with_cache(self, idx=None, attention_mask=None, inputs_embeds=None, past_kv=None,
+                           pos_offset=None, at=None, rng=None):
+        """The forward pass with everything ``backward`` needs (S8, S7, the tied head).
+
+        idx (B, T) int or inputs_embeds (B, T, C) (exactly one); past_kv: per-layer (k, v) each
+        (B, H, P, D), a KV cache or a trained prefix (S12); pos_offset: position of the first token
+        (None = P; a prefix passes 0 so the text keeps its pre-training positions);
+        at: None -> logits (B, T, V), or an int array (n, 2) of (row, time) pairs -> logits (n, V),
+        the final LayerNorm and the tied head run on those rows only.
+        Returns (logits, cache).
+        """
+        p = self.params
+        x, cache = self._hidden(idx, attention_mask, inputs_embeds, past_kv, pos_offset, rng)
+        B, T, C = x.shape
+        sel = None if at is None else check_at(at, B, T)
+        if sel is not None:
+            x = x[sel[:, 0], sel[:, 1]]                                        # (n, C)
+        h, c_lnf = layernorm_forward(x, p["ln_f.gamma"], p["ln_f.beta"], self.config.layer_norm_eps)
+        logits, c_head = linear_forward(h, p["tok_emb"].T)                     # (B, T, V) or (n, V)  tied, S8
+        cache.update({"lnf": c_lnf, "head": c_head, "at": sel, "logits_shape": logits.shape})
+        return logits, cache
+
+    def backward(self, dlogits, cache, wrt=None):
+        """Walk forward_with_cache in reverse. dlogits: the shape of the logits it returned.
+
+        wrt: None = every parameter; or names among the parameters and "inputs_embeds" (B, T, C)
+        (the gradient with respect to the token embeddings, given or looked up from E) and
+        "past_kv" (a list of (dk, dv) each (B, H, P, D)). Returns exactly the wanted keys; weight
+        gradients nobody asked for are not computed (a frozen model under a soft prompt, S12).
+        """
+        wanted = self._wanted(wrt, extra=GRAD_INPUTS)
+        check_backward_args(dlogits, cache, wanted, self.dtype)
+        grads = {}
+        need_E = "tok_emb" in wanted
+        dh, dW_head, _ = linear_backward(dlogits, cache["head"], need_E)      # logits = h E^T
+        dx, grads["ln_f.gamma"], grads["ln_f.beta"] = layernorm_backward(dh, cache["lnf"])
+        dx = scatter_rows(dx, cache["at"], cache["shape"])                     # (B, T, C)
+        self._hidden_backward(dx, cache, wanted, grads)
+        if need_E:
+            grads["tok_emb"] = grads["tok_emb"] + dW_head.T                    # E used twice (S8)
+        return {k: grads[k] for k in self._in_order(wanted)}
+
+    def _hidden(self, idx, attention_mask, inputs_embeds, past_kv, pos_offset, rng):
+        """Embeddings (S8) and the block stack (S7): the final hidden states x_L (B, T, C), before
+        ln_f, and a cache (the trunk that the LM head and GPTClassifier's head share)."""
         cfg, p = self.config, self.params
-        if (idx is None) == (inputs_embeds is None):
-            raise ValueError("pass exactly one of idx (B, T) or inputs_embeds (B, T, C)")
+        input_shape(idx, inputs_embeds)
         P = 0 if past_kv is None else check_past_kv(
             "past_kv", past_kv, cfg.n_layer, cfg.n_head, cfg.head_dim, self.dtype)
+        start = P if pos_offset is None else check_pos_offset(pos_offset)
         if inputs_embeds is None:
-            idx = check_ids("idx", idx, cfg.vocab_size, cfg.max_len, past=P)
+            idx = check_ids("idx", idx, cfg.vocab_size, cfg.max_len, past=start)
             tok, c_tok = embedding_forward(idx, p["tok_emb"])                  # (B, T, C)  S8
         else:
-            tok = check_embeds("inputs_embeds", inputs_embeds, cfg.d_model, self.dtype, cfg.max_len, P)
+            tok = check_embeds("inputs_embeds", inputs_embeds, cfg.d_model, self.dtype, cfg.max_len, start)
             c_tok = None
-        B = tok.shape[0]
+        B, T, C = tok.shape
         if past_kv is not None and past_kv[0][0].shape[0] != B:
             raise ValueError(f"past_kv has batch size {past_kv[0][0].shape[0]} but the input has {B}")
-        T = tok.shape[1]
         key_mask = None
         if attention_mask is not None:
             shape = (B, P + T) if (P and np.shape(attention_mask) == (B, P + T)) else (B, T)
             key_mask = check_mask("attention_mask", attention_mask, shape)
             if key_mask.shape[1] != P + T:
                 key_mask = np.concatenate([np.ones((B, P), bool), key_mask], axis=1)   # (B, P + T)
-        pos, c_pos = embedding_forward(np.arange(P, P + T), p["pos_emb"])      # (T, C)     S8
+        pos, c_pos = embedding_forward(np.arange(start, start + T), p["pos_emb"])   # (T, C)  S8
         drop = self._dropout_args(rng)
         x, c_drop = dropout_forward(tok + pos, drop["dropout"], drop["rng"], drop["training"])
         x, blocks = self._blocks_forward(x, "pre", True, key_mask, past_kv, drop)   # S7, pre-LN
-        h, c_lnf = layernorm_forward(x, p["ln_f.gamma"], p["ln_f.beta"], cfg.layer_norm_eps)
-        logits, c_head = linear_forward(h, p["tok_emb"].T)                     # (B, T, V)  tied, S8
-        cache = {"tok": c_tok, "pos": c_pos, "drop": c_drop, "blocks": blocks, "lnf": c_lnf,
-                 "head": c_head}
-        return logits, cache
+        cache = {"tok": c_tok, "pos": c_pos, "drop": c_drop, "blocks": blocks, "shape": (B, T, C),
+                 "has_past": past_kv is not None, "key_mask": key_mask}
+        return x, cache
 
-    def _backward(self, dlogits, cache, wanted):
-        """Walk _forward in reverse. dlogits (B, T, V) -> grads of the `wanted` names: parameters,
-        "inputs_embeds" (when the forward used them), "past_kv" (when it had a past). Weight
-        gradients nobody asked for are not computed (a frozen model under a soft prompt, S12)."""
-        grads = {}
-        need_E = "tok_emb" in wanted
-        dh, dW_head, _ = linear_backward(dlogits, cache["head"], need_E)      # logits = h E^T
-        dx, grads["ln_f.gamma"], grads["ln_f.beta"] = layernorm_backward(dh, cache["lnf"])
+    def _hidden_backward(self, dx, cache, wanted, grads):
+        """Backward of _hidden: dx (B, T, C) -> adds the wanted block and embedding gradients to
+        ``grads``, plus "inputs_embeds" (the token embeddings' gradient) and "past_kv" (or Nones);
+        "tok_emb" holds only the lookup's share (zero when inputs_embeds were given)."""
         dx, dpast = self._blocks_backward(dx, cache["blocks"], wanted, grads)
         dx = dropout_backward(dx, cache["drop"])                               # (B, T, C)
         if "pos_emb" in wanted:
             grads["pos_emb"] = embedding_backward(dx.sum(axis=0), cache["pos"])  # shared by the batch
-        if cache["tok"] is None:
-            grads["inputs_embeds"] = dx
-        if need_E:
-            grads["tok_emb"] = dW_head.T                                       # (V, C)
-            if cache["tok"] is not None:
-                grads["tok_emb"] = grads["tok_emb"] + embedding_backward(dx, cache["tok"])  # E used twice (S8)
-        if dpast[0] is not None:
-            grads["past_kv"] = dpast
+        grads["inputs_embeds"] = dx
+        if "tok_emb" in wanted:
+            grads["tok_emb"] = (np.zeros_like(self.params["tok_emb"]) if cache["tok"] is None
+                                else embedding_backward(dx, cache["tok"]))
+        grads["past_kv"] = dpast
         return grads
 
     # ------------------------------------------------------------ checkpoints

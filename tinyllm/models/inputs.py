@@ -19,6 +19,13 @@ def _check_int_dtype(name, x, what):
         raise TypeError(f"{name} must hold integer {what}, got dtype {x.dtype}")
 
 
+def input_shape(idx, inputs_embeds):
+    """Exactly one of idx (B, T) or inputs_embeds (B, T, C) -> its (B, T) (not yet validated)."""
+    if (idx is None) == (inputs_embeds is None):
+        raise ValueError("pass exactly one of idx (B, T) or inputs_embeds (B, T, C)")
+    return np.shape(idx if idx is not None else inputs_embeds)[:2]
+
+
 def check_ids(name, ids, vocab_size, max_len, past=0):
     """Token ids: integer (B, T) with T >= 1, every id in [0, vocab_size), past + T <= max_len.
 
@@ -109,3 +116,25 @@ def check_past_kv(name, past_kv, n_layer, n_head, head_dim, dtype):
                 raise ValueError(f"{name}[{i}].{which} must have shape (B, H, P, D) = "
                                  f"{(B, n_head, P, head_dim)}, got {a.shape}")
     return P
+
+
+def check_pos_offset(pos_offset):
+    """pos_offset: the position of the first new token, an int >= 0 -> int."""
+    if isinstance(pos_offset, bool) or not isinstance(pos_offset, (int, np.integer)) or pos_offset < 0:
+        raise ValueError(f"pos_offset must be an int >= 0 (or None for the length of past_kv), got {pos_offset!r}")
+    return int(pos_offset)
+
+
+def check_at(at, B, T):
+    """at: (row, time) pairs where a head is wanted, an int array (n, 2) with 0 <= row < B and
+    0 <= time < T -> int64 array (n, 2)."""
+    at = _as_array("at", at)
+    if at.size == 0:
+        at = at.reshape(0, 2).astype(np.int64)
+    _check_int_dtype("at", at, "(row, time) pairs")
+    if at.ndim != 2 or at.shape[1] != 2:
+        raise ValueError(f"at must be an int array of (row, time) pairs, shape (n, 2), got shape {at.shape}")
+    bad = (at[:, 0] < 0) | (at[:, 0] >= B) | (at[:, 1] < 0) | (at[:, 1] >= T)
+    if bad.any():
+        raise ValueError(f"at: pairs must lie within the batch (B, T) = {(B, T)}, got {tuple(at[bad][0].tolist())}")
+    return at.astype(np.int64)

@@ -18,6 +18,7 @@ crash landed exactly between the two renames.
 import json
 import os
 import shutil
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,12 @@ OPTIMIZER_FILE = "optimizer.npz"
 TOKENIZER_FILE = "tokenizer.json"
 # what ``tokenizer.save(folder)`` writes: tinyllm's format and the Hugging Face pair
 TOKENIZER_FILES = ("tinyllm_tokenizer.json", TOKENIZER_FILE, "tokenizer_config.json")
+STATE_KEYS = ("step", "dtype", "rng", "data", "history", "evals", "best_val_loss", "best_step",
+              "bad_evals", "last_loss", "tokens_seen", "train_time")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing a file or holds a damaged one: resuming from it would not be exact."""
 
 
 def _tmp_name(target, kind):
@@ -116,7 +123,7 @@ def save_checkpoint(folder, model, tokenizer=None, optimizer=None, state=None):
             header, arrays = optimizer.flat_state()
             with open(tmp / OPTIMIZER_FILE, "wb") as f:
                 np.savez(f, **arrays)
-            full_state["optimizer"] = header
+            full_state["optimizer"] = dict(header, arrays=sorted(arrays))   # what a load must find
         (tmp / STATE_FILE).write_text(json.dumps(full_state, indent=1), encoding="utf-8")
 
     atomic_write_dir(folder, write)
@@ -126,15 +133,43 @@ def load_checkpoint_state(folder):
     """Read ``trainer_state.json`` and the optimizer arrays of a checkpoint folder.
 
     Returns ``(state, optimizer_arrays)``; the arrays dict is empty when no optimizer was saved.
+    Raises ``CheckpointError`` (naming the file) when the state is missing, truncated or lacks a
+    field, or when the optimizer moments it records are missing or damaged: such a checkpoint
+    cannot resume exactly, and a silent reset of the moments would be a different run.
     """
     real = resolve_checkpoint(folder)
     if real is None or not (real / STATE_FILE).exists():
-        raise FileNotFoundError(f"checkpoint: no complete checkpoint in {folder} (missing {STATE_FILE})")
-    state = json.loads((real / STATE_FILE).read_text(encoding="utf-8"))
-    arrays = {}
-    if (real / OPTIMIZER_FILE).exists():
-        with np.load(real / OPTIMIZER_FILE) as z:
+        raise CheckpointError(f"checkpoint: no complete checkpoint in {folder} (missing {STATE_FILE})")
+    try:
+        state = json.loads((real / STATE_FILE).read_text(encoding="utf-8"))
+    except (ValueError, RecursionError, OSError) as e:
+        raise CheckpointError(f"checkpoint: {real / STATE_FILE} is damaged ({type(e).__name__}: {e})") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"checkpoint: {real / STATE_FILE} holds a JSON {type(state).__name__}, "
+                              f"expected an object")
+    missing = [k for k in STATE_KEYS if k not in state]
+    if missing:
+        raise CheckpointError(f"checkpoint: {real / STATE_FILE} lacks {missing}")
+    header = state.get("optimizer")
+    if header is None:
+        return state, {}
+    path = real / OPTIMIZER_FILE
+    if not path.exists():
+        raise CheckpointError(f"checkpoint: {path} is missing; the optimizer moments of step "
+                              f"{state['step']} are gone")
+    try:
+        with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
+    except (zipfile.BadZipFile, ValueError, EOFError, OSError, KeyError) as e:
+        raise CheckpointError(f"checkpoint: {path} is damaged ({type(e).__name__}: {e})") from None
+    expected = header.get("arrays") if isinstance(header, dict) else None
+    if expected is not None and sorted(arrays) != sorted(expected):
+        lost = sorted(set(expected) - set(arrays))[:3]
+        raise CheckpointError(f"checkpoint: {path} lacks {len(set(expected) - set(arrays))} of the "
+                              f"{len(expected)} optimizer arrays it should hold (e.g. {lost})")
+    if expected is None and int(header.get("t", 0)) > 0 and not arrays:
+        raise CheckpointError(f"checkpoint: {path} holds no optimizer moments, but the optimizer "
+                              f"had taken {header['t']} steps")
     return state, arrays
 
 

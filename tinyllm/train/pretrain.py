@@ -16,6 +16,7 @@ The command line (``tinyllm pretrain``), ``tinyllm demo`` and the model zoo all 
 
 import json
 import shutil
+import sys
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -23,6 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from tinyllm.data.batching import frame_causal
+from tinyllm.train.checkpoint import CheckpointError, atomic_write_file, resolve_checkpoint
+from tinyllm.train.resume import CHECKPOINTS, given_fields, merge_recipe, refusal
+from tinyllm.train.runlock import LOCK_FILE, RunLock, remove_stale_temporaries
 
 RECIPE_FILE = "recipe.json"
 
@@ -225,32 +229,77 @@ def floor_for(recipe, corpus):
 # ------------------------------------------------------------------------------ the run
 
 
-def prepare_out_dir(out, resume=False, force=False):
-    """Refuse to mix runs: ``out`` must be new or empty, unless resuming (it must then hold a
-    checkpoint) or forcing (an old tinyllm run there is removed)."""
+def prepare_out_dir(out, force=False):
+    """Lock ``out`` (``RunLock``) and make sure it holds no other run: it must be new or empty, or,
+    with ``force``, an old tinyllm run, which is then removed. Returns the held lock."""
     out = Path(out)
-    if resume:
-        if not (out / "checkpoints" / "latest").exists() and not (out / "checkpoints" / ".latest.old").exists():
-            raise FileNotFoundError(f"--resume: no checkpoint in {out}/checkpoints/latest; start a new run "
-                                    f"without --resume")
-        return out
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"--out: {out} is a file, expected a folder")
-    if out.exists() and any(out.iterdir()):
-        looks_like_run = (out / RECIPE_FILE).exists() or (out / "checkpoints").exists()
-        if not force:
-            raise FileExistsError(f"--out: {out} is not empty; pass --resume to continue the run there, "
-                                  f"--force to overwrite it, or choose another folder")
-        if not looks_like_run:
-            raise FileExistsError(f"--force: {out} is not empty and does not look like a tinyllm run "
-                                  f"(no {RECIPE_FILE}); refusing to delete it, choose another folder")
-        shutil.rmtree(out)
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    return out
+    try:
+        lock = RunLock(out).acquire()
+    except BaseException:
+        if created:
+            out.rmdir()
+        raise
+    try:
+        content = [p for p in out.iterdir() if p.name != LOCK_FILE]
+        if content:
+            looks_like_run = (out / RECIPE_FILE).exists() or (out / "checkpoints").exists()
+            if not force:
+                raise FileExistsError(f"--out: {out} is not empty; pass --resume to continue the run there, "
+                                      f"--force to overwrite it, or choose another folder")
+            if not looks_like_run:
+                raise FileExistsError(f"--force: {out} is not empty and does not look like a tinyllm run "
+                                      f"(no {RECIPE_FILE}); refusing to delete it, choose another folder")
+            for p in content:
+                shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+    except BaseException:
+        lock.release()
+        if created:
+            out.rmdir()
+        raise
+    return lock
 
 
-def pretrain(recipe, out, resume=False, force=False, progress=True, stream=None, callbacks=()):
+def open_resumed_run(out, which):
+    """Lock the run folder ``out`` for ``--resume`` and read its recipe. Returns (lock, saved Recipe,
+    the names of stale temporary files removed)."""
+    out = Path(out)
+    if not (out / "checkpoints").is_dir() or not (out / RECIPE_FILE).exists():
+        raise FileNotFoundError(f"--resume: no checkpoint in {out}/checkpoints (or no {RECIPE_FILE}); "
+                                f"start a new run without --resume")
+    lock = RunLock(out).acquire()
+    try:
+        try:
+            saved = json.loads((out / RECIPE_FILE).read_text(encoding="utf-8"))
+            if not isinstance(saved, dict):
+                raise ValueError(f"a JSON {type(saved).__name__}, expected an object")
+            saved = Recipe.from_dict(saved)
+        except (ValueError, TypeError, RecursionError) as e:
+            raise ValueError(f"--resume: {out / RECIPE_FILE} is damaged ({e}); start a new run with --force") \
+                from None
+        removed = remove_stale_temporaries(out)
+        if resolve_checkpoint(out / "checkpoints" / which) is None:
+            raise refusal(out, which, f"checkpoints/{which} does not exist")
+    except BaseException:
+        lock.release()
+        raise
+    return lock, saved, removed
+
+
+def pretrain(recipe, out, resume=False, force=False, progress=True, stream=None, callbacks=(), dist=None):
     """Run §3.2 steps 1-10 for ``recipe`` into the folder ``out``.
+
+    ``resume``: True or "latest" continues from ``out/checkpoints/latest``, "best" from
+    ``out/checkpoints/best``. ``recipe`` then holds the settings given for this session (a Recipe or
+    a dict of its fields): those that may change (``tinyllm.train.resume.MAY_CHANGE``) are applied
+    and reported on ``stream``, any other that differs from the run's ``recipe.json`` is refused.
+    A checkpoint that cannot resume exactly is refused with the complete checkpoint to use instead.
+    The folder is locked for the whole run (``tinyllm.train.runlock``).
+    ``dist``: a ``tinyllm.distributed`` context to train data-parallel over MPI ranks (rank 0
+    writes the folder); None for one process.
 
     Returns ``(result, summary, trainer)``: the TrainResult, a dict with the corpus description,
     the entropy floor, the model size and the final validation metrics, and the Trainer itself.
@@ -258,25 +307,49 @@ def pretrain(recipe, out, resume=False, force=False, progress=True, stream=None,
     from tinyllm.train.trainer import Trainer
 
     out = Path(out)
-    if resume:
-        prepare_out_dir(out, resume=True)
-        saved = Recipe.from_dict(json.loads((out / RECIPE_FILE).read_text()))
-        changes = {k: v for k, v in recipe.to_dict().items() if k in ("steps", "backend") and v is not None}
-        recipe = Recipe(**{**saved.to_dict(), **changes})
-    recipe = recipe.resolved()
-    # every mistake in the recipe (sizes, corpus, batches) surfaces before the folder is touched
-    corpus = load_corpus(recipe)
-    model = build_model(recipe, corpus.tokenizer.vocab_size)
-    train, val = build_batches(recipe, corpus)
-    if not resume:
-        prepare_out_dir(out, force=force)
-        (out / RECIPE_FILE).write_text(json.dumps(recipe.to_dict(), indent=1))
-    trainer = Trainer(model, train, val, train_config(recipe, corpus), tokenizer=corpus.tokenizer,
-                      out_dir=out, callbacks=callbacks, progress=progress, stream=stream)
-    if resume:
-        trainer.restore()
-    with backend_context(recipe.backend):
-        result = trainer.fit()
+    lock, notes = None, []
+    try:
+        if resume:
+            which = "latest" if resume is True else resume
+            if which not in CHECKPOINTS:
+                raise ValueError(f"--resume: expected one of {CHECKPOINTS}, got {which!r}")
+            if dist is None or dist.is_root:
+                lock, saved, removed = open_resumed_run(out, which)
+            if dist is not None:        # rank 0 locked and read the folder; every rank gets what it read
+                saved, removed = dist.bcast((saved, removed) if dist.is_root else None)
+            recipe, notes = merge_recipe(saved, given_fields(recipe))
+            notes += [f"resume: removed {name}, left by a run that was killed while saving" for name in removed]
+        recipe = recipe.resolved()
+        # every mistake in the recipe (sizes, corpus, batches) surfaces before the folder is touched
+        corpus = load_corpus(recipe)
+        model = build_model(recipe, corpus.tokenizer.vocab_size)
+        train, val = build_batches(recipe, corpus)
+        if not resume:
+            def new_folder():
+                folder_lock = prepare_out_dir(out, force=force)
+                (out / RECIPE_FILE).write_text(json.dumps(recipe.to_dict(), indent=1))
+                return folder_lock
+            lock = new_folder() if dist is None else dist.on_root(new_folder)   # MPI: rank 0 writes
+        make_trainer = Trainer if dist is None else dist.trainer
+        trainer = make_trainer(model, train, val, train_config(recipe, corpus), tokenizer=corpus.tokenizer,
+                               out_dir=out, callbacks=callbacks, progress=progress, stream=stream)
+        if resume:
+            try:
+                trainer.restore(out / "checkpoints" / which)
+            except CheckpointError as e:
+                raise refusal(out, which, e) from None
+            if which != "latest":
+                notes.append(f"resume: continuing from checkpoints/{which} (step {trainer.step}); "
+                             f"checkpoints/latest will be replaced at the next save")
+            if dist is None or dist.is_root:
+                atomic_write_file(out / RECIPE_FILE, json.dumps(recipe.to_dict(), indent=1))
+                for note in notes:
+                    (stream or sys.stderr).write(note + "\n")
+        with backend_context(recipe.backend):
+            result = trainer.fit()
+    finally:
+        if lock is not None:
+            lock.release()
     last = trainer.evals[-1] if trainer.evals else {}
     summary = {
         "corpus": corpus.description,

@@ -31,6 +31,7 @@ import numpy as np
 
 from tinyllm.train.checkpoint import (
     TOKENIZER_FILES,
+    CheckpointError,
     atomic_copy_file,
     atomic_write_file,
     load_checkpoint_state,
@@ -86,9 +87,15 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.lr: expected a finite number > 0, got {self.lr}")
         if self.optimizer not in ("adamw", "adam", "sgd"):
             raise ValueError(f"TrainConfig.optimizer: expected 'adamw', 'adam' or 'sgd', got {self.optimizer!r}")
-        if self.grad_clip < 0:
-            raise ValueError(f"TrainConfig.grad_clip: expected >= 0 (0 = off), got {self.grad_clip}")
+        for name in ("min_lr", "weight_decay", "eps", "grad_clip", "min_delta", "momentum"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or not (
+                    math.isfinite(v) and v >= 0):
+                raise ValueError(f"TrainConfig.{name}: expected a finite number >= 0, got {v!r}")
         self.betas = tuple(self.betas)
+        if len(self.betas) != 2 or not all(isinstance(b, (int, float, np.number)) and 0 <= b < 1
+                                           for b in self.betas):
+            raise ValueError(f"TrainConfig.betas: expected two numbers in [0, 1), got {self.betas!r}")
         make_schedule(self.schedule, self.lr, self.steps, min(self.warmup, self.steps), min(self.min_lr, self.lr))
 
     def to_dict(self):
@@ -186,15 +193,22 @@ class Trainer:
         if real is None:
             raise FileNotFoundError(f"resume: no checkpoint found at {folder}")
         state, arrays = load_checkpoint_state(real)
-        loaded = type(self.model).from_pretrained(str(real), dtype=np.dtype(state["dtype"]))
+        try:
+            loaded = type(self.model).from_pretrained(str(real), dtype=np.dtype(state["dtype"]))
+        except (ValueError, TypeError, KeyError, OSError) as e:
+            raise CheckpointError(f"checkpoint: the model in {real} cannot be loaded ({e})") from None
         for name, p in self.model.params.items():
             if name not in loaded.params or loaded.params[name].shape != p.shape:
-                raise ValueError(f"resume: checkpoint parameter {name!r} is missing or has another shape")
+                raise CheckpointError(f"resume: checkpoint parameter {name!r} is missing or has another shape")
             p[...] = loaded.params[name]
-        if "optimizer" in state:
-            self.optimizer.load_flat_state(state["optimizer"], arrays)
-        set_rng_state(self.rng, state["rng"])
-        self.train_data.load_state_dict(state["data"])
+        try:
+            if "optimizer" in state:
+                self.optimizer.load_flat_state(state["optimizer"], arrays)
+            set_rng_state(self.rng, state["rng"])
+            self.train_data.load_state_dict(state["data"])
+        except (ValueError, TypeError, KeyError, IndexError) as e:
+            raise CheckpointError(f"checkpoint: the optimizer, RNG or data state in {real} does not fit "
+                                  f"this run ({type(e).__name__}: {e})") from None
         self.step = int(state["step"])
         self.history = state["history"]
         self.evals = state["evals"]
@@ -220,18 +234,25 @@ class Trainer:
         save_checkpoint(folder, self.model, self.tokenizer, self.optimizer, self.state())
         if name == "latest":
             self.saved_step = self.step
+        if name == "best" or resolve_checkpoint(self._ckpt_dir("best")) is None:
+            self.publish_model()        # the top level is a usable model from the first checkpoint on
         return folder
 
-    def export(self, status=None):
+    def publish_model(self):
         """Put the best checkpoint's model and tokenizer (the latest one without validation) at the
-        top of ``out_dir`` (one atomic replace per file), and write metrics.json and loss_curve.png."""
+        top of ``out_dir``, one atomic replace per file."""
+        src = resolve_checkpoint(self._ckpt_dir("best")) or resolve_checkpoint(self._ckpt_dir("latest"))
+        if src is None:
+            return
+        for name in MODEL_FILES:
+            if (src / name).exists():
+                atomic_copy_file(src / name, self.out_dir / name)
+
+    def export(self, status=None):
+        """``publish_model``, then write metrics.json and loss_curve.png."""
         if self.out_dir is None:
             return
-        src = resolve_checkpoint(self._ckpt_dir("best")) or resolve_checkpoint(self._ckpt_dir("latest"))
-        if src is not None:
-            for name in MODEL_FILES:
-                if (src / name).exists():
-                    atomic_copy_file(src / name, self.out_dir / name)
+        self.publish_model()
         self.write_metrics(status)
         if self.history or self.evals:
             from tinyllm.viz import plot_loss_curve
@@ -263,6 +284,21 @@ class Trainer:
         optimizer at the scheduled rate. Returns (loss, grad_norm, tokens); does not update when
         the loss or the gradient is not finite."""
         cfg = self.config
+        loss, total, tokens = self.gradients()
+        if not math.isfinite(loss):
+            return loss, float("nan"), tokens
+        norm = clip_grad_norm(total, cfg.grad_clip) if cfg.grad_clip > 0 else global_norm(total)
+        if not math.isfinite(norm):
+            return loss, norm, tokens
+        self.optimizer.step(total, lr=self.schedule(self.step))
+        self.step += 1
+        return loss, norm, tokens
+
+    def gradients(self):
+        """The update's mean loss and gradients over ``accum_steps`` micro-batches, and the tokens
+        read: (loss, grads, tokens). ``tinyllm.distributed`` overrides it to shard each batch over
+        MPI ranks and all-reduce the result."""
+        cfg = self.config
         total, loss_sum, tokens = None, 0.0, 0
         for _ in range(cfg.accum_steps):
             batch = self.train_data.next_batch()
@@ -277,19 +313,11 @@ class Trainer:
         if cfg.accum_steps > 1:
             for g in total.values():
                 g *= g.dtype.type(1.0 / cfg.accum_steps)
-        loss = loss_sum / cfg.accum_steps
-        if not math.isfinite(loss):
-            return loss, float("nan"), tokens
-        norm = clip_grad_norm(total, cfg.grad_clip) if cfg.grad_clip > 0 else global_norm(total)
-        if not math.isfinite(norm):
-            return loss, norm, tokens
-        self.optimizer.step(total, lr=self.schedule(self.step))
-        self.step += 1
-        return loss, norm, tokens
+        return loss_sum / cfg.accum_steps, total, tokens
 
     def run_eval(self):
         """Evaluate on the validation batches, record the result, save best/latest checkpoints."""
-        m = evaluate(self.model, self.val_batches)
+        m = self.evaluate_val()
         record = {"step": self.step, "val_loss": m["loss"], "val_ppl": m["ppl"],
                   "val_accuracy": m["accuracy"], "val_tokens": m["tokens"]}
         self.evals.append(record)
@@ -304,6 +332,10 @@ class Trainer:
         if improved:
             self.save("best")
         return record
+
+    def evaluate_val(self):
+        """Validation metrics over ``val_batches`` (``tinyllm.distributed`` splits them over ranks)."""
+        return evaluate(self.model, self.val_batches)
 
     def _sigint(self, signum, frame):
         if self._stop:                      # second Ctrl-C: stop right now
