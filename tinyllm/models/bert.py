@@ -139,7 +139,7 @@ class BERT(Model):
         grads.update(self._encode_backward(dh, cache["enc"], wanted))
         if "tok_emb" in wanted:
             grads["tok_emb"] = grads["tok_emb"] + d_decoder                    # the two uses of E (S8)
-        return {k: grads[k] for k in wanted}
+        return {k: grads[k] for k in self._in_order(wanted)}
 
     # ------------------------------------------------------------ encoder
 
