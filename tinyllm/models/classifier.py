@@ -175,12 +175,13 @@ class BERTClassifier(BERT):
 
     # ------------------------------------------------------------ checkpoints
 
-    def save_pretrained(self, folder):
+    def save_pretrained(self, folder, tokenizer=None):
         """Write a Hugging Face BertForSequenceClassification folder."""
         hf_config = self.config.to_hf(with_mlm_head=False)
         hf_config.update(hf.classifier_config_fields(self.num_labels))
         hf_config["dtype"] = hf_config["torch_dtype"] = hf.hf_dtype_name(self.dtype)
-        hf.write_folder(folder, hf_config, hf.bert_classifier_params_to_hf(self.params, self.config))
+        hf.write_folder(folder, hf_config, hf.bert_classifier_params_to_hf(self.params, self.config),
+                        tokenizer=tokenizer, framing="cls_sep")
 
     @classmethod
     def from_pretrained(cls, folder, num_labels=None, dtype=np.float32, seed=0):
@@ -191,7 +192,7 @@ class BERTClassifier(BERT):
         Returns the model in evaluation mode.
         """
         hf_config, state = hf.read_folder(folder)
-        config = BERTConfig.from_hf(hf_config)
+        config = hf.config_from_hf(BERTConfig, hf_config, folder)
         if num_labels is None:
             num_labels = len(hf_config.get("id2label") or {}) or hf_config.get("num_labels") or 2
         dtype = check_dtype(dtype)

@@ -195,11 +195,14 @@ class GPT(Model):
 
     # ------------------------------------------------------------ checkpoints
 
-    def save_pretrained(self, folder):
-        """Write a Hugging Face GPT2LMHeadModel folder (config.json + model.safetensors)."""
+    def save_pretrained(self, folder, tokenizer=None):
+        """Write a Hugging Face GPT2LMHeadModel folder (config.json + model.safetensors); with a
+        ``tokenizer``, its files too (a Hugging Face tokenizer.json that adds [BOS]) and its
+        bos/eos/pad ids in config.json, so that transformers' ``pipeline`` and ``generate`` work."""
         hf_config = self.config.to_hf()
         hf_config["dtype"] = hf_config["torch_dtype"] = hf.hf_dtype_name(self.dtype)
-        hf.write_folder(folder, hf_config, hf.gpt_params_to_hf(self.params, self.config))
+        hf.write_folder(folder, hf_config, hf.gpt_params_to_hf(self.params, self.config),
+                        tokenizer=tokenizer, framing="bos")
 
     @classmethod
     def from_pretrained(cls, folder, dtype=np.float32):
@@ -208,7 +211,7 @@ class GPT(Model):
         Returns the model in evaluation mode; `model.skipped_keys` lists checkpoint entries that are
         not parameters (attention-bias buffers)."""
         hf_config, state = hf.read_folder(folder)
-        config = GPTConfig.from_hf(hf_config)
+        config = hf.config_from_hf(GPTConfig, hf_config, folder)
         params, skipped = hf.gpt_params_from_hf(state, config, gpt_param_shapes(config))
         dtype = check_dtype(dtype)
         params = {k: np.ascontiguousarray(v, dtype=dtype) for k, v in params.items()}

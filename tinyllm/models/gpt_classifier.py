@@ -139,7 +139,7 @@ class GPTClassifier(GPT):
 
     # ------------------------------------------------------------ checkpoints
 
-    def save_pretrained(self, folder):
+    def save_pretrained(self, folder, tokenizer=None):
         raise NotImplementedError("GPTClassifier has no Hugging Face layout here; save its params "
                                   "with tinyllm.models.safetensors_io.save_file")
 
