@@ -10,7 +10,7 @@
 
 Output folder (``out_dir``):
 
-    config.json, model.safetensors, tokenizer.json   the best model (lowest validation loss)
+    config.json, model.safetensors, tokenizer files  the best model (lowest validation loss)
     checkpoints/latest/, checkpoints/best/           full checkpoints (tinyllm.train.checkpoint)
     metrics.json, loss_curve.png                     the history and its plot
 
@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from tinyllm.train.checkpoint import (
-    TOKENIZER_FILE,
+    TOKENIZER_FILES,
     CheckpointError,
     atomic_copy_file,
     atomic_write_file,
@@ -46,7 +46,7 @@ from tinyllm.train.optim import SGD, Adam, AdamW
 from tinyllm.train.progress import ProgressBar
 from tinyllm.train.schedule import make_schedule
 
-MODEL_FILES = ("config.json", "model.safetensors", TOKENIZER_FILE)
+MODEL_FILES = ("config.json", "model.safetensors") + TOKENIZER_FILES
 
 
 @dataclass
