@@ -70,8 +70,8 @@ def main():
              "n_probes": len(facts), "load_avg_1min_after": round(os.getloadavg()[0], 2)}
         print(json.dumps(r), flush=True)
         results.append(r)
-    with open(args.out, "w") as f:
-        json.dump({"machine": platform.processor() or platform.machine(), "results": results}, f, indent=1)
+        with open(args.out, "w") as f:       # after every rate: a stopped run keeps what it measured
+            json.dump({"machine": platform.processor() or platform.machine(), "results": results}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -139,7 +139,7 @@ def test_pretrain_pack_recipes_tiny(tmp_path):
         result, summary, _ = pretrain(Recipe(model=model, mask_prob=0.4, **tiny), tmp_path / model, progress=False)
         assert result.status == "completed" and np.isfinite(summary["val_loss"])
         saved = json.loads((tmp_path / model / "recipe.json").read_text())
-        assert saved["pack"] is True and saved["mask_prob"] == 0.4
+        assert saved["pack"] is True and saved["pack_mix"] is False and saved["mask_prob"] == 0.4
 
 
 def test_pack_needs_documents_and_sane_mask_prob(tmp_path):
@@ -157,13 +157,13 @@ def test_cli_pack_flag(tmp_path):
     import io
 
     err = io.StringIO()
-    code = main(["pretrain", "--model", "bert", "--pack", "--mask-prob", "0.4", "--out", str(tmp_path / "b"),
+    code = main(["pretrain", "--model", "bert", "--pack", "--pack-mix", "--mask-prob", "0.4", "--out", str(tmp_path / "b"),
                  "--steps", "2", "--corpus", "tinyworld", "--n-layer", "1", "--n-head", "2", "--d-model", "16",
                  "--max-len", "64", "--train-docs", "64", "--val-docs", "16", "--batch-size", "2",
                  "--eval-every", "2", "--quiet"], out=io.StringIO(), err=err)
     assert code == 0, err.getvalue()
     saved = json.loads((tmp_path / "b" / "recipe.json").read_text())
-    assert saved["pack"] is True and saved["mask_prob"] == 0.4
+    assert saved["pack"] is True and saved["pack_mix"] is True and saved["mask_prob"] == 0.4
 
 
 def test_pack_mix_alternates_and_resumes(tmp_path):

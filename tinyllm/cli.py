@@ -104,6 +104,9 @@ def add_training_args(p, model_choice=True):
                    help="step 4: pack TinyWorld documents into --max-len windows ([BOS] doc [EOS] [BOS] doc ... "
                         "for GPT, [CLS] doc [SEP] doc [SEP] ... for BERT) instead of one per row; --batch-size "
                         "then counts windows")
+    g.add_argument("--pack-mix", action="store_true", default=None,
+                   help="with --pack: every other batch is one document per row (how a prompt presents a "
+                        "single input), the rest packed windows")
     g.add_argument("--mask-prob", type=_positive_float,
                    help="BERT: share of tokens chosen for masking (S10; default 0.15, the article's rate)")
     g.add_argument("--val-docs", type=_positive_int, help="TinyWorld validation documents (default 500)")
@@ -236,7 +239,7 @@ def recipe_from_args(args):
                "n_head": "n_head", "d_model": "d_model", "max_len": "max_len", "dropout": "dropout",
                "steps": "steps", "batch_size": "batch_size", "lr": "lr", "warmup": "warmup",
                "weight_decay": "weight_decay", "accum_steps": "accum_steps", "train_docs": "n_train_docs", "val_docs": "n_val_docs",
-               "pack": "pack", "mask_prob": "mask_prob",
+               "pack": "pack", "pack_mix": "pack_mix", "mask_prob": "mask_prob",
                "eval_every": "eval_every", "patience": "patience", "seed": "seed", "dtype": "dtype",
                "backend": "backend"}
     return {field: getattr(args, arg) for arg, field in mapping.items() if getattr(args, arg, None) is not None}
