@@ -34,6 +34,8 @@ try:
     from tinyllm import _C
 except ImportError:   # the extension was not built: every op falls back to the reference
     _C = None
+if _C is not None and not hasattr(_C, "layernorm_forward"):   # built before csrc/fused.c existed
+    _C = None   # rebuild with: python setup.py build_ext --inplace
 
 
 def enabled():
