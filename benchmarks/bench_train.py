@@ -26,8 +26,8 @@ What it does, in order:
    (VmHWM) after 3 steps minus the resident size after building model, optimizer and batch; and
    tinyllm's page faults per step with and without keep_freed_memory.
 
-Results: a JSON file and a section of benchmarks/RESULTS.md, both written by this script, and the
-table in README.md between its bench_train markers (regenerated from the JSON). Absolute times
+Results: benchmarks/train_results_t{threads}.json and a section of benchmarks/RESULTS.md, both
+written by this script, and the table in README.md between its bench_train:t{threads} markers. Absolute times
 depend on the machine's load; ratios of interleaved samples are what to read on a shared machine.
 """
 
@@ -57,7 +57,7 @@ def _parse(argv=None):
     p.add_argument("--rounds", type=int, default=7, help="interleaved timing rounds per config")
     p.add_argument("--max-foreign", type=float, default=0.5,
                    help="discard rounds where other processes used more than this many cores")
-    p.add_argument("--json", default=str(ROOT / "benchmarks" / "train_results.json"))
+    p.add_argument("--json", help="results file (default: benchmarks/train_results_t{threads}.json)")
     p.add_argument("--results", default=str(ROOT / "benchmarks" / "RESULTS.md"))
     p.add_argument("--readme", default=str(ROOT / "README.md"))
     p.add_argument("--no-write", action="store_true", help="print only; write no file")
@@ -68,6 +68,7 @@ def _parse(argv=None):
 
 
 ARGS = _parse()
+ARGS.json = ARGS.json or str(ROOT / "benchmarks" / f"train_results_t{ARGS.threads}.json")
 from tinyllm import runtime  # noqa: E402  (no NumPy import yet)
 
 runtime.configure_threads(ARGS.threads)
@@ -451,10 +452,12 @@ def main():
     if ARGS.no_write:
         return
     Path(ARGS.json).write_text(json.dumps({"meta": meta, "results": results}, indent=1) + "\n")
-    replace_between(ARGS.results, "<!-- bench_train:begin -->", "<!-- bench_train:end -->", text)
-    if Path(ARGS.readme).exists() and "<!-- bench_train:table:begin -->" in Path(ARGS.readme).read_text():
-        replace_between(ARGS.readme, "<!-- bench_train:table:begin -->", "<!-- bench_train:table:end -->",
-                        table(results))
+    tag = f"bench_train:t{ARGS.threads}"
+    replace_between(ARGS.results, f"<!-- {tag}:begin -->", f"<!-- {tag}:end -->",
+                    f"### {ARGS.threads} thread(s)\n\n" + text)
+    readme = Path(ARGS.readme)
+    if readme.exists() and f"<!-- {tag}:table:begin -->" in readme.read_text():
+        replace_between(readme, f"<!-- {tag}:table:begin -->", f"<!-- {tag}:table:end -->", table(results))
 
 
 if __name__ == "__main__":
