@@ -153,6 +153,10 @@ def build_parser():
                         "only --steps, --lr, --min-lr, --warmup, --eval-every, --patience and --backend "
                         "may change, other flags must match the run")
     p.add_argument("--force", action="store_true", help="overwrite an earlier tinyllm run in --out")
+    p.add_argument("--distributed", choices=("auto", "on", "off"), default="auto",
+                   help="data parallelism over MPI: `mpiexec -n N tinyllm pretrain ...` splits every batch "
+                        "over N processes (auto: when mpiexec started several; on: always, needs mpi4py; "
+                        "off: refuse to run as several processes). Default auto")
     add_training_args(p)
     add_threads_arg(p)
     p.set_defaults(func=cmd_pretrain)
@@ -252,6 +256,7 @@ def exit_status(result):
 
 def cmd_pretrain(args, out, err):
     from tinyllm import runtime
+    from tinyllm.distributed import init
     from tinyllm.train.pretrain import Recipe, pretrain
 
     runtime.keep_freed_memory()   # every step reuses the pages of the last (tinyllm.runtime)
@@ -261,8 +266,11 @@ def cmd_pretrain(args, out, err):
         raise CLIError("--resume and --force: choose one (continue the run, or replace it)")
     folder = args.out or f"runs/{given.get('model', 'gpt')}-{Path(given.get('corpus', 'tinyworld')).stem}"
     recipe = given if args.resume else Recipe(**given)
-    result, summary, _ = pretrain(recipe, folder, resume=args.resume or False, force=args.force,
-                                  progress=not args.quiet, stream=err)
+    dist = init(args.distributed)           # None for one process; this rank's MPI context under mpiexec
+    run = pretrain if dist is None else dist.guard(pretrain, "tinyllm pretrain")
+    err = err if dist is None else dist.root_stream(err)
+    result, summary, _ = run(recipe, folder, resume=args.resume or False, force=args.force,
+                             progress=not args.quiet, stream=err, dist=dist)
     if args.quiet and result.message:       # the progress bar, which reports these, was off
         err.write(result.message + "\n")
     print_summary(summary, folder, err)

@@ -9,7 +9,6 @@ it. The build happens in a temporary folder that is renamed into place when it i
 interrupted first call leaves nothing half-built behind.
 """
 
-import json
 import os
 import shutil
 from pathlib import Path
@@ -33,7 +32,7 @@ def model_dir(name):
 
 
 def load_folder(folder, dtype=np.float32):
-    """(model, tokenizer) from a folder with config.json, model.safetensors and tokenizer.json;
+    """(model, tokenizer) from a folder with config.json, model.safetensors and a tokenizer;
     GPT or BERT is read from the config's ``model_type``."""
     from tinyllm.data import load_tokenizer
     from tinyllm.models import BERT, GPT
@@ -42,7 +41,9 @@ def load_folder(folder, dtype=np.float32):
     config_file = folder / "config.json"
     if not config_file.exists():
         raise FileNotFoundError(f"folder: {folder} has no config.json; is it a tinyllm model folder?")
-    model_type = json.loads(config_file.read_text()).get("model_type", "gpt2")
+    from tinyllm.jsonfile import read_json
+
+    model_type = read_json(config_file, "config.json", max_bytes=1024 * 1024).get("model_type", "gpt2")
     cls = {"gpt2": GPT, "bert": BERT}.get(model_type)
     if cls is None:
         raise ValueError(f"config.json: model_type {model_type!r} is neither 'gpt2' nor 'bert'")

@@ -139,7 +139,7 @@ class BERT(Model):
         grads.update(self._encode_backward(dh, cache["enc"], wanted))
         if "tok_emb" in wanted:
             grads["tok_emb"] = grads["tok_emb"] + d_decoder                    # the two uses of E (S8)
-        return {k: grads[k] for k in wanted}
+        return {k: grads[k] for k in self._in_order(wanted)}
 
     # ------------------------------------------------------------ encoder
 
@@ -245,11 +245,12 @@ class BERT(Model):
 
     # ------------------------------------------------------------ checkpoints
 
-    def save_pretrained(self, folder):
+    def save_pretrained(self, folder, tokenizer=None):
         """Write a Hugging Face folder: BertForMaskedLM with the MLM head, else BertModel."""
         hf_config = self.config.to_hf(with_mlm_head=self.has_mlm_head)
         hf_config["dtype"] = hf_config["torch_dtype"] = hf.hf_dtype_name(self.dtype)
-        hf.write_folder(folder, hf_config, hf.bert_params_to_hf(self.params, self.config, self.has_mlm_head))
+        hf.write_folder(folder, hf_config, hf.bert_params_to_hf(self.params, self.config, self.has_mlm_head),
+                        tokenizer=tokenizer, framing="cls_sep")
 
     @classmethod
     def from_pretrained(cls, folder, dtype=np.float32):
@@ -261,7 +262,7 @@ class BERT(Model):
         import warnings
 
         hf_config, state = hf.read_folder(folder)
-        config = BERTConfig.from_hf(hf_config)
+        config = hf.config_from_hf(BERTConfig, hf_config, folder)
         params, has_head, skipped = hf.bert_params_from_hf(state, config, bert_param_shapes(config, True))
         dtype = check_dtype(dtype)
         params = {k: np.ascontiguousarray(v, dtype=dtype) for k, v in params.items()}

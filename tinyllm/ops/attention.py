@@ -11,7 +11,9 @@ Masks (S3) set a score to -inf before the softmax, so its weight is exactly 0:
   is the usual "no peeking at the future"; with a KV cache or a learned prefix (Tk > Tq) the extra
   keys come first and every query sees them.
 - key_mask (B, Tk) bool, True = keep: padding keys are hidden from every query.
-A row with no visible key at all gives weights 0 and output 0 (never NaN).
+A row with no visible key at all gives weights 0 and output 0 (never NaN). A NaN among a row's
+visible scores (a NaN in q, or in a key that row sees) makes that whole row NaN: NaN in, NaN out.
+Empty sizes (B, H, Tq, Tk, D or Dv of 0) are refused with a ValueError.
 """
 
 import math
@@ -50,11 +52,16 @@ def check_attention_inputs(q, k, v=None, key_mask=None):
         raise ValueError(f"attention: q {q.shape} and k {k.shape} must agree in B, H and D")
     if q.shape[3] == 0:
         raise ValueError(f"attention: the head dimension D must be at least 1, got q {q.shape}")
+    if 0 in q.shape[:3] or k.shape[2] == 0:
+        raise ValueError(f"attention: empty inputs are not supported; B, H, Tq and Tk must be at least 1, "
+                         f"got q {q.shape} and k {k.shape}")
     if v is not None:
         check_float("v", v)
         check_same_dtype(q=q, v=v)
         if v.ndim != 4 or v.shape[:3] != k.shape[:3]:
             raise ValueError(f"attention: v must be (B, H, Tk, Dv) matching k {k.shape}, got {v.shape}")
+        if v.shape[3] == 0:
+            raise ValueError(f"attention: the value dimension Dv must be at least 1, got v {v.shape}")
     if key_mask is not None:
         key_mask = np.asarray(key_mask)
         if key_mask.dtype != np.bool_:

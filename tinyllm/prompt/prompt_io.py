@@ -11,7 +11,6 @@ model passed in is left untouched). The folder is written in a temporary folder 
 into place, so an interrupted save leaves nothing half-written.
 """
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -37,11 +36,7 @@ def save_prompt(prompt_model, folder):
     folder = os.path.abspath(os.fspath(folder))
     if os.path.exists(folder) and not _replaceable(folder):
         raise FileExistsError(f"{folder!r} exists and is not a saved prompt: choose a new or empty folder")
-    peft = None
-    if pm.peft_config is not None:
-        cfg = pm.peft_config
-        fields = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else dict(vars(cfg))
-        peft = {"type": type(cfg).__name__, "config": fields}
+    peft = None if pm.peft_config is None else pm.peft_config.to_dict()
     meta = {"format": FORMAT, "version": 1, "template": pm.template.text, "verbalizer": pm.verbalizer.to_dict(),
             "peft": peft, "seed": pm.seed, "trigger_ids": list(pm.trigger_ids),
             "pet": not pm.frozen, "model_class": type(pm.model).__name__,
@@ -104,8 +99,8 @@ def load_prompt(folder, model, tokenizer):
     verbalizer = Verbalizer(v["label_words"], tokenizer, combine=v["combine"], decoding=v["decoding"])
     peft = None
     if meta["peft"] is not None:
-        from tinyllm.prompt import peft as peft_module
-        peft = getattr(peft_module, meta["peft"]["type"])(**meta["peft"]["config"])
+        from tinyllm.prompt.peft import config_from_dict
+        peft = config_from_dict(meta["peft"])
     pm = PromptModel(model, tokenizer, meta["template"], verbalizer, peft=peft, seed=meta["seed"])
     if sorted(pm.prompt_params) != sorted(tensors):
         raise ValueError(f"{folder!r} holds tensors {sorted(tensors)} but this prompt has {sorted(pm.prompt_params)}")

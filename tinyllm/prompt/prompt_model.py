@@ -47,9 +47,12 @@ class PromptModel:
     """
 
     def __init__(self, model, tokenizer, template, verbalizer, peft=None, seed=0, batch_size=32):
+        if hasattr(model, "num_labels"):
+            raise TypeError(f"model must be a language model (GPT or BERT with its MLM head), not a classifier "
+                            f"({type(model).__name__}): prompts score label words with the LM head")
         if isinstance(model, GPT):
             self.kind = "gpt"
-        elif isinstance(model, BERT) and type(model).__name__ == "BERT":
+        elif isinstance(model, BERT):
             model._require_head("PromptModel")
             self.kind = "bert"
         else:
@@ -88,6 +91,7 @@ class PromptModel:
         self.n_soft, self.n_trig = n_soft, len(self.trigger_ids)
         self.n_virtual = (self.peft.num_virtual_tokens
                           if self.peft is not None and self.peft.kind == "embeds" and not self._peft_in_slots else 0)
+        self._has_prefix = self.peft is not None and self.peft.kind == "past_kv"
         self.frozen = bool(self.prompt_params)
         if not self.frozen:
             self.prompt_params = model.params                  # PET: the model's weights train
@@ -458,7 +462,7 @@ class PromptModel:
             sel = src >= 0
             embeds[sel] = X[src[sel]]
         past_kv, pcache = None, None
-        if self.peft is not None and self.peft.kind == "past_kv":
+        if self._has_prefix:
             prefix, pcache = self.peft.forward()
             past_kv = [(np.repeat(k, len(codes), axis=0), np.repeat(v, len(codes), axis=0)) for k, v in prefix]
         rng = self._rng if model.training else None
@@ -475,7 +479,7 @@ class PromptModel:
         mcache, src, has_embeds, xcache, pcache = fcache
         if not self.frozen:
             return self.model.backward(dlogits, mcache, None)
-        wrt = (["inputs_embeds"] if has_embeds else []) + (["past_kv"] if pcache is not None else [])
+        wrt = (["inputs_embeds"] if has_embeds else []) + (["past_kv"] if self._has_prefix else [])
         g = self.model.backward(dlogits, mcache, wrt)
         grads = {}
         if has_embeds:
@@ -491,7 +495,7 @@ class PromptModel:
                 grads[TRIGGER] = dX[self.n_soft:self.n_soft + self.n_trig]
             if self.n_virtual:
                 grads.update(self.peft.backward(dX[self.n_soft + self.n_trig:], xcache))
-        if pcache is not None:
+        if self._has_prefix:
             dprefix = [(dk.sum(axis=0, keepdims=True), dv.sum(axis=0, keepdims=True)) for dk, dv in g["past_kv"]]
             grads.update(self.peft.backward(dprefix, pcache))
         return grads

@@ -32,6 +32,46 @@ def count_tokens(batch):
     return int((split_batch(batch)[1] != IGNORE_INDEX).sum())
 
 
+def batch_sums(model, batch):
+    """E4.1's sums over one batch: (summed NLL over scored tokens, correct argmax predictions,
+    scored tokens). A batch with nothing to score gives (0.0, 0, 0)."""
+    inputs, targets = split_batch(batch)
+    logits = model.forward(**inputs)                               # (B, T, V)
+    keep = targets != IGNORE_INDEX                                 # (B, T)
+    if not keep.any():
+        return 0.0, 0, 0
+    z = logits[keep]                                               # (n, V)
+    y = targets[keep]                                              # (n,)
+    logp, _ = log_softmax_forward(z.astype(np.float64))
+    return float(-logp[np.arange(y.size), y].sum()), int((z.argmax(axis=-1) == y).sum()), int(y.size)
+
+
+def evaluate_sums(model, batches):
+    """``batch_sums`` of every batch, in order, with dropout off (the model's mode is restored)."""
+    was_training = getattr(model, "training", False)
+    if hasattr(model, "eval"):
+        model.eval()
+    try:
+        return [batch_sums(model, batch) for batch in batches]
+    finally:
+        if was_training and hasattr(model, "train"):
+            model.train()
+
+
+def metrics_from_sums(sums):
+    """Token-weighted metrics from per-batch ``(nll, correct, n)`` sums, added in batch order (so
+    that sums gathered from several processes give exactly the one-process numbers)."""
+    nll_sum, correct, n = 0.0, 0, 0
+    for nll, c, k in sums:
+        nll_sum += nll
+        correct += c
+        n += k
+    if n == 0:
+        return {"loss": float("nan"), "ppl": float("nan"), "accuracy": float("nan"), "tokens": 0}
+    loss = nll_sum / n
+    return {"loss": loss, "ppl": math.exp(min(loss, 700.0)), "accuracy": correct / n, "tokens": n}
+
+
 def evaluate(model, batches):
     """Token-weighted validation metrics over ``batches`` (dropout off).
 
@@ -40,27 +80,4 @@ def evaluate(model, batches):
     perplexity = exp(mean NLL) (S2).
     Returns {"loss", "ppl", "accuracy", "tokens"}.
     """
-    was_training = getattr(model, "training", False)
-    if hasattr(model, "eval"):
-        model.eval()
-    nll_sum, correct, n = 0.0, 0, 0
-    try:
-        for batch in batches:
-            inputs, targets = split_batch(batch)
-            logits = model.forward(**inputs)                           # (B, T, V)
-            keep = targets != IGNORE_INDEX                             # (B, T)
-            if not keep.any():
-                continue
-            z = logits[keep]                                           # (n, V)
-            y = targets[keep]                                          # (n,)
-            logp, _ = log_softmax_forward(z.astype(np.float64))
-            nll_sum += float(-logp[np.arange(y.size), y].sum())
-            correct += int((z.argmax(axis=-1) == y).sum())
-            n += int(y.size)
-    finally:
-        if was_training and hasattr(model, "train"):
-            model.train()
-    if n == 0:
-        return {"loss": float("nan"), "ppl": float("nan"), "accuracy": float("nan"), "tokens": 0}
-    loss = nll_sum / n
-    return {"loss": loss, "ppl": math.exp(min(loss, 700.0)), "accuracy": correct / n, "tokens": n}
+    return metrics_from_sums(evaluate_sums(model, batches))

@@ -289,7 +289,7 @@ def open_resumed_run(out, which):
     return lock, saved, removed
 
 
-def pretrain(recipe, out, resume=False, force=False, progress=True, stream=None, callbacks=()):
+def pretrain(recipe, out, resume=False, force=False, progress=True, stream=None, callbacks=(), dist=None):
     """Run §3.2 steps 1-10 for ``recipe`` into the folder ``out``.
 
     ``resume``: True or "latest" continues from ``out/checkpoints/latest``, "best" from
@@ -298,6 +298,8 @@ def pretrain(recipe, out, resume=False, force=False, progress=True, stream=None,
     and reported on ``stream``, any other that differs from the run's ``recipe.json`` is refused.
     A checkpoint that cannot resume exactly is refused with the complete checkpoint to use instead.
     The folder is locked for the whole run (``tinyllm.train.runlock``).
+    ``dist``: a ``tinyllm.distributed`` context to train data-parallel over MPI ranks (rank 0
+    writes the folder); None for one process.
 
     Returns ``(result, summary, trainer)``: the TrainResult, a dict with the corpus description,
     the entropy floor, the model size and the final validation metrics, and the Trainer itself.
@@ -311,7 +313,10 @@ def pretrain(recipe, out, resume=False, force=False, progress=True, stream=None,
             which = "latest" if resume is True else resume
             if which not in CHECKPOINTS:
                 raise ValueError(f"--resume: expected one of {CHECKPOINTS}, got {which!r}")
-            lock, saved, removed = open_resumed_run(out, which)
+            if dist is None or dist.is_root:
+                lock, saved, removed = open_resumed_run(out, which)
+            if dist is not None:        # rank 0 locked and read the folder; every rank gets what it read
+                saved, removed = dist.bcast((saved, removed) if dist.is_root else None)
             recipe, notes = merge_recipe(saved, given_fields(recipe))
             notes += [f"resume: removed {name}, left by a run that was killed while saving" for name in removed]
         recipe = recipe.resolved()
@@ -320,10 +325,14 @@ def pretrain(recipe, out, resume=False, force=False, progress=True, stream=None,
         model = build_model(recipe, corpus.tokenizer.vocab_size)
         train, val = build_batches(recipe, corpus)
         if not resume:
-            lock = prepare_out_dir(out, force=force)
-            (out / RECIPE_FILE).write_text(json.dumps(recipe.to_dict(), indent=1))
-        trainer = Trainer(model, train, val, train_config(recipe, corpus), tokenizer=corpus.tokenizer,
-                          out_dir=out, callbacks=callbacks, progress=progress, stream=stream)
+            def new_folder():
+                folder_lock = prepare_out_dir(out, force=force)
+                (out / RECIPE_FILE).write_text(json.dumps(recipe.to_dict(), indent=1))
+                return folder_lock
+            lock = new_folder() if dist is None else dist.on_root(new_folder)   # MPI: rank 0 writes
+        make_trainer = Trainer if dist is None else dist.trainer
+        trainer = make_trainer(model, train, val, train_config(recipe, corpus), tokenizer=corpus.tokenizer,
+                               out_dir=out, callbacks=callbacks, progress=progress, stream=stream)
         if resume:
             try:
                 trainer.restore(out / "checkpoints" / which)
@@ -332,9 +341,10 @@ def pretrain(recipe, out, resume=False, force=False, progress=True, stream=None,
             if which != "latest":
                 notes.append(f"resume: continuing from checkpoints/{which} (step {trainer.step}); "
                              f"checkpoints/latest will be replaced at the next save")
-            atomic_write_file(out / RECIPE_FILE, json.dumps(recipe.to_dict(), indent=1))
-            for note in notes:
-                (stream or sys.stderr).write(note + "\n")
+            if dist is None or dist.is_root:
+                atomic_write_file(out / RECIPE_FILE, json.dumps(recipe.to_dict(), indent=1))
+                for note in notes:
+                    (stream or sys.stderr).write(note + "\n")
         with backend_context(recipe.backend):
             result = trainer.fit()
     finally:
