@@ -334,7 +334,7 @@ def floor_lines(r, split):
 def cmd_fetch(args, out, err):
     from tinyllm.data.fetch import fetch
 
-    path = fetch(args.name)
+    path = fetch(args.name, progress=err)
     out.write(f"{args.name}: {path}\n")
     return 0
 
