@@ -100,6 +100,12 @@ def add_training_args(p, model_choice=True):
     g.add_argument("--weight-decay", type=_nonneg_float, help="AdamW decoupled weight decay on matrices (default 0.1)")
     g.add_argument("--accum-steps", type=_positive_int, help="gradient accumulation: batches per update")
     g.add_argument("--train-docs", type=_positive_int, help="TinyWorld training documents (default 50000)")
+    g.add_argument("--pack", action="store_true", default=None,
+                   help="step 4: pack TinyWorld documents into --max-len windows ([BOS] doc [EOS] [BOS] doc ... "
+                        "for GPT, [CLS] doc [SEP] doc [SEP] ... for BERT) instead of one per row; --batch-size "
+                        "then counts windows")
+    g.add_argument("--mask-prob", type=_positive_float,
+                   help="BERT: share of tokens chosen for masking (S10; default 0.15, the article's rate)")
     g.add_argument("--val-docs", type=_positive_int, help="TinyWorld validation documents (default 500)")
     g = p.add_argument_group("validation and storage (steps 9-10)")
     g.add_argument("--eval-every", type=_positive_int, help="validate every N steps (default 500)")
@@ -230,6 +236,7 @@ def recipe_from_args(args):
                "n_head": "n_head", "d_model": "d_model", "max_len": "max_len", "dropout": "dropout",
                "steps": "steps", "batch_size": "batch_size", "lr": "lr", "warmup": "warmup",
                "weight_decay": "weight_decay", "accum_steps": "accum_steps", "train_docs": "n_train_docs", "val_docs": "n_val_docs",
+               "pack": "pack", "mask_prob": "mask_prob",
                "eval_every": "eval_every", "patience": "patience", "seed": "seed", "dtype": "dtype",
                "backend": "backend"}
     return {field: getattr(args, arg) for arg, field in mapping.items() if getattr(args, arg, None) is not None}
