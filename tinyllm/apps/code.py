@@ -59,6 +59,12 @@ def complete_to_output(model, tok, prefix, suffix, want, k=10):
     return candidates[int(scores.argmax())]
 
 
+def predict_output(model, tok, program):
+    """(output text, the printed value parsed as an int or None) for one program."""
+    output = complete(model, tok, OUTPUT_TEMPLATE.format(program=program), max_new_tokens=4)
+    return output, parse_answer(output, type=int)
+
+
 def run(model=None, n=100, seed=0):
     """Exact match of program outputs, and interpreter-checked completion, on ``n`` test programs."""
     n = check_n(n)
@@ -68,10 +74,9 @@ def run(model=None, n=100, seed=0):
     for d in docs:
         program = program_of(d.text)
         gold = run_program(program)
-        prompt = OUTPUT_TEMPLATE.format(program=program)
-        out = complete(net, tok, prompt, max_new_tokens=4)
-        parsed = parse_answer(out, type=int)
-        examples.append(Example(prompt, out, parsed, gold, exact_match([parsed], [gold]) == 1.0, "output"))
+        out, parsed = predict_output(net, tok, program)
+        examples.append(Example(OUTPUT_TEMPLATE.format(program=program), out, parsed, gold,
+                                exact_match([parsed], [gold]) == 1.0, "output"))
     for d in docs:
         program = program_of(d.text)
         want = d.fields["output"]

@@ -27,6 +27,14 @@ def prompt_of(text, speaker):
     return text[: text.rindex(f"{speaker}:") + len(speaker) + 1]
 
 
+def reply(model, tok, text, speaker, question):
+    """(output text, the fact parsed from it or None): ``speaker``'s reply to ``question`` (a key of
+    REPLIES) in the dialogue ``text`` (cut after the speaker's last ``NAME:`` by ``prompt_of``)."""
+    output = complete(model, tok, prompt_of(text, speaker), max_new_tokens=10)
+    fields = parse_fields(output, REPLIES[question][0])
+    return output, (fields["fact"] if fields else None)
+
+
 def run(model=None, n=100, seed=0):
     """Exact match of the fact in B's reply, and of the whole reply, on ``n`` test dialogues."""
     from tinyllm.data import tinyworld
@@ -38,13 +46,9 @@ def run(model=None, n=100, seed=0):
     examples, replies, gold_replies = [], [], []
     for d in test_documents("dialogue", n, seed):
         b = d.fields["speakers"][1]
-        template, attribute = REPLIES[d.fields["question"]]
-        prompt = prompt_of(d.text, b)
-        output = complete(net, tok, prompt, max_new_tokens=10)
-        fields = parse_fields(output, template)
-        parsed = fields["fact"] if fields else None
-        gold = attribute(w, w.person[b])
-        examples.append(Example(prompt, output, parsed, gold, exact_match([parsed], [gold]) == 1.0))
+        output, parsed = reply(net, tok, d.text, b, d.fields["question"])
+        gold = REPLIES[d.fields["question"]][1](w, w.person[b])
+        examples.append(Example(prompt_of(d.text, b), output, parsed, gold, exact_match([parsed], [gold]) == 1.0))
         replies.append(output)
         gold_replies.append(join_words(split_words(d.fields["answer"])) + ".")
     metrics = {"exact_match_fact": exact_match([e.parsed for e in examples], [e.gold for e in examples]),

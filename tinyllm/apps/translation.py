@@ -34,6 +34,13 @@ def _slots():
     return long, short
 
 
+def to_toy(model, tok, source):
+    """(output text, parsed toy sentence or None) for one English sentence (no final full stop)."""
+    output = complete(model, tok, INTO_TOY.format(source=source), max_new_tokens=10)
+    fields = parse_fields(output, "{target}.")
+    return output, (fields["target"] if fields else None)
+
+
 def from_toy(model, tok, toy_sentence, sweeps=2):
     """The English sentence that best explains ``toy_sentence`` under the model (noisy channel)."""
     long, short = _slots()
@@ -56,11 +63,8 @@ def run(model=None, n=100, seed=0):
     examples = []
     for d in docs:
         source, target = d.fields["source"], d.fields["target"]
-        prompt = INTO_TOY.format(source=source)
-        output = complete(net, tok, prompt, max_new_tokens=10)
-        fields = parse_fields(output, "{target}.")
-        parsed = fields["target"] if fields else None
-        examples.append(Example(prompt, output, parsed, target,
+        output, parsed = to_toy(net, tok, source)
+        examples.append(Example(INTO_TOY.format(source=source), output, parsed, target,
                                 exact_match([parsed], [target]) == 1.0, "into toy"))
     for d in docs:
         source, target = d.fields["source"], d.fields["target"]
