@@ -106,8 +106,12 @@ int FN(tl_attention_forward)(const REAL *q, const REAL *k, const REAL *v,
                     for (int64_t d = 0; d < Dv; d++)
                         o[d] *= inv;
                     lse[bh * Tq + i0 + i] = m[i] + LOG(l[i]);
-                } else {   /* fully masked row: out = 0 (already), lse = -inf */
+                } else if (l[i] == 0) {   /* fully masked row: out = 0 (already), lse = -inf */
                     lse[bh * Tq + i0 + i] = -INFINITY;
+                } else {   /* a NaN score reached the sum: NaN out, as the reference gives */
+                    for (int64_t d = 0; d < Dv; d++)
+                        o[d] = NAN;
+                    lse[bh * Tq + i0 + i] = NAN;
                 }
             }
         }

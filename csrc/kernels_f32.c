@@ -37,12 +37,14 @@ static inline float tl_expf(float x)
 #define FN(name) name##_f32
 #define EXP(x) tl_expf(x)
 #define LOG(x) logf(x)
+#define ERF(x) erff(x)
 #define SQRT(x) sqrtf(x)
 
 #include "softmax.c"
 #include "tiles.c"
 #include "matmul_softmax.c"
 #include "attention.c"
+#include "fused.c"
 
 int tl_has_openmp(void)
 {

@@ -11,9 +11,11 @@
 #define FN(name) name##_f64
 #define EXP(x) exp(x)
 #define LOG(x) log(x)
+#define ERF(x) erf(x)
 #define SQRT(x) sqrt(x)
 
 #include "softmax.c"
 #include "tiles.c"
 #include "matmul_softmax.c"
 #include "attention.c"
+#include "fused.c"

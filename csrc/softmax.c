@@ -42,8 +42,13 @@ static void FN(row_softmax)(const REAL *x, REAL *y, int64_t n)
 #pragma omp simd reduction(max : m)
     for (int64_t j = 0; j < n; j++)
         m = x[j] > m ? x[j] : m;
-    if (m == -INFINITY) {   /* every entry masked: no mass, weights 0 */
-        memset(y, 0, (size_t)n * sizeof(REAL));
+    if (m == -INFINITY) {   /* every entry masked (no mass, weights 0) or NaN (NaN out, as S1 gives) */
+        REAL fill = 0;
+        for (int64_t j = 0; j < n; j++)
+            if (x[j] != x[j])
+                fill = NAN;
+        for (int64_t j = 0; j < n; j++)
+            y[j] = fill;
         return;
     }
     if (y != x)

@@ -55,6 +55,44 @@ int tl_attention_backward_f64(const double *q, const double *k, const double *v,
                                int64_t H, int64_t Tq, int64_t Tk, int64_t D, int64_t Dv,
                                double scale, int causal);
 
+/* The element-wise work of a training step (csrc/fused.c): LayerNorm (S4), GELU (S5; approximate=1
+ * is the tanh form, 0 the exact erf form), cross-entropy with log-softmax (S1, S2), AdamW (S9),
+ * bias add and bias gradient. x, y, dy, dx (rows, C) or (n,); mean, rstd, lse (rows,); targets
+ * int64 (rows,). dx may be dy, and the cross-entropy's dz may be z (in-place backward). */
+void tl_layernorm_forward_f32(const float *x, const float *gamma, const float *beta, float *y,
+                              float *mean, float *rstd, int64_t rows, int64_t C, double eps);
+int tl_layernorm_backward_f32(const float *dy, const float *x, const float *mean, const float *rstd,
+                              const float *gamma, float *dx, float *dgamma, float *dbeta, int64_t rows,
+                              int64_t C);
+void tl_gelu_forward_f32(const float *x, float *y, int64_t n, int approximate);
+void tl_gelu_backward_f32(const float *x, const float *dy, float *dx, int64_t n, int approximate);
+double tl_cross_entropy_forward_f32(const float *z, const int64_t *y, float *lse, int64_t rows,
+                                    int64_t V, int64_t ignore_index);
+void tl_cross_entropy_backward_f32(const float *z, const int64_t *y, const float *lse, float *dz,
+                                   int64_t rows, int64_t V, int64_t ignore_index, double scale);
+void tl_adamw_step_f32(float *p, const float *g, float *m, float *v, int64_t n, double lr, double beta1,
+                       double beta2, double eps, double weight_decay, double bc1, double bc2,
+                       int decoupled);
+void tl_bias_add_f32(float *y, const float *b, int64_t rows, int64_t C);
+int tl_bias_grad_f32(const float *dy, float *db, int64_t rows, int64_t C);
+
+void tl_layernorm_forward_f64(const double *x, const double *gamma, const double *beta, double *y,
+                              double *mean, double *rstd, int64_t rows, int64_t C, double eps);
+int tl_layernorm_backward_f64(const double *dy, const double *x, const double *mean, const double *rstd,
+                              const double *gamma, double *dx, double *dgamma, double *dbeta, int64_t rows,
+                              int64_t C);
+void tl_gelu_forward_f64(const double *x, double *y, int64_t n, int approximate);
+void tl_gelu_backward_f64(const double *x, const double *dy, double *dx, int64_t n, int approximate);
+double tl_cross_entropy_forward_f64(const double *z, const int64_t *y, double *lse, int64_t rows,
+                                    int64_t V, int64_t ignore_index);
+void tl_cross_entropy_backward_f64(const double *z, const int64_t *y, const double *lse, double *dz,
+                                   int64_t rows, int64_t V, int64_t ignore_index, double scale);
+void tl_adamw_step_f64(double *p, const double *g, double *m, double *v, int64_t n, double lr, double beta1,
+                       double beta2, double eps, double weight_decay, double bc1, double bc2,
+                       int decoupled);
+void tl_bias_add_f64(double *y, const double *b, int64_t rows, int64_t C);
+int tl_bias_grad_f64(const double *dy, double *db, int64_t rows, int64_t C);
+
 /* 1 when the extension was compiled with OpenMP, else 0; and the thread count it would use. */
 int tl_has_openmp(void);
 int tl_max_threads(void);

@@ -71,9 +71,9 @@ def test_atomic_write_leaves_no_temporary_and_keeps_old_file_on_error(tmp_path):
 
 
 @pytest.mark.parametrize("corrupt, words", [
-    (b"\x01\x02", "not a safetensors file"),
-    (struct.pack("<Q", 10 ** 6) + b"{}", "corrupt safetensors header length"),
-    (struct.pack("<Q", 2) + b"{x", "corrupt safetensors header"),
+    (b"\x01\x02", "not a valid safetensors file.*too small"),
+    (struct.pack("<Q", 10 ** 6) + b"{}", "not a valid safetensors file.*header"),
+    (struct.pack("<Q", 2) + b"{x", "not a valid safetensors file.*JSON"),
 ])
 def test_corrupt_files(tmp_path, corrupt, words):
     path = tmp_path / "bad.safetensors"
@@ -86,11 +86,11 @@ def test_shape_and_offsets_are_checked(tmp_path):
     header = json.dumps({"x": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}).encode()
     path = tmp_path / "bad.safetensors"
     path.write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * 8)
-    with pytest.raises(ValueError, match="'x' holds 2 elements but its shape"):
+    with pytest.raises(ValueError, match="not a valid safetensors file"):
         load_file(path)
     header = json.dumps({"x": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}).encode()
     path.write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * 8)
-    with pytest.raises(ValueError, match="outside the data"):
+    with pytest.raises(ValueError, match="not a valid safetensors file"):
         load_file(path)
 
 

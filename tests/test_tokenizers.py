@@ -171,7 +171,9 @@ def test_save_and_load_every_kind(tmp_path, char_tok, bpe_tok, word_tok):
         assert not os.path.exists(str(path) + ".tmp")
     folder = tmp_path / "checkpoint"
     folder.mkdir()
-    assert word_tok.save(folder) == str(folder / "tokenizer.json")
+    assert word_tok.save(folder) == str(folder / "tinyllm_tokenizer.json")
+    assert load_tokenizer(folder) == word_tok
+    (folder / "tinyllm_tokenizer.json").unlink()     # the Hugging Face tokenizer.json alone
     assert load_tokenizer(folder) == word_tok
 
 
@@ -179,15 +181,15 @@ def test_load_tokenizer_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="no tokenizer file"):
         load_tokenizer(tmp_path / "missing.json")
     (tmp_path / "bad.json").write_text("{not json")
-    with pytest.raises(ValueError, match="not a JSON tokenizer"):
+    with pytest.raises(ValueError, match="not valid JSON"):
         load_tokenizer(tmp_path / "bad.json")
-    (tmp_path / "other.json").write_text(json.dumps({"a": 1}))
-    with pytest.raises(ValueError, match="not a tinyllm tokenizer"):
+    (tmp_path / "other.json").write_text(json.dumps({"a": [1]}))
+    with pytest.raises(ValueError, match="not a tokenizer file tinyllm knows"):
         load_tokenizer(tmp_path / "other.json")
     (tmp_path / "kind.json").write_text(json.dumps({"tinyllm_tokenizer": "nope"}))
     with pytest.raises(ValueError, match="unknown tokenizer kind"):
         load_tokenizer(tmp_path / "kind.json")
-    with pytest.raises(FileNotFoundError, match="folder without"):
+    with pytest.raises(FileNotFoundError, match="folder without a tokenizer"):
         load_tokenizer(tmp_path)
 
 

@@ -87,8 +87,8 @@ def test_atomic_save_survives_failure_mid_write(tmp_path):
 
     real_save = tr.model.save_pretrained
 
-    def broken_save(folder):                    # writes part of the checkpoint, then dies
-        real_save(folder)
+    def broken_save(folder, **kwargs):          # writes part of the checkpoint, then dies
+        real_save(folder, **kwargs)
         (folder / "model.safetensors").write_bytes(b"garbage")
         raise OSError("disk full (simulated)")
 

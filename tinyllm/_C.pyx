@@ -49,6 +49,38 @@ cdef extern from "tinyllm_kernels.h" nogil:
                                    const double *dout, double *dq, double *dk, double *dv,
                                    int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D,
                                    int64_t Dv, double scale, int causal)
+    void tl_layernorm_forward_f32(const float *x, const float *gamma, const float *beta, float *y,
+                                  float *mean, float *rstd, int64_t rows, int64_t C, double eps)
+    int tl_layernorm_backward_f32(const float *dy, const float *x, const float *mean, const float *rstd,
+                                  const float *gamma, float *dx, float *dgamma, float *dbeta,
+                                  int64_t rows, int64_t C)
+    void tl_gelu_forward_f32(const float *x, float *y, int64_t n, int approximate)
+    void tl_gelu_backward_f32(const float *x, const float *dy, float *dx, int64_t n, int approximate)
+    double tl_cross_entropy_forward_f32(const float *z, const int64_t *y, float *lse, int64_t rows,
+                                        int64_t V, int64_t ignore_index)
+    void tl_cross_entropy_backward_f32(const float *z, const int64_t *y, const float *lse, float *dz,
+                                       int64_t rows, int64_t V, int64_t ignore_index, double scale)
+    void tl_adamw_step_f32(float *p, const float *g, float *m, float *v, int64_t n, double lr,
+                           double beta1, double beta2, double eps, double weight_decay,
+                           double bc1, double bc2, int decoupled)
+    void tl_bias_add_f32(float *y, const float *b, int64_t rows, int64_t C)
+    int tl_bias_grad_f32(const float *dy, float *db, int64_t rows, int64_t C)
+    void tl_layernorm_forward_f64(const double *x, const double *gamma, const double *beta, double *y,
+                                  double *mean, double *rstd, int64_t rows, int64_t C, double eps)
+    int tl_layernorm_backward_f64(const double *dy, const double *x, const double *mean, const double *rstd,
+                                  const double *gamma, double *dx, double *dgamma, double *dbeta,
+                                  int64_t rows, int64_t C)
+    void tl_gelu_forward_f64(const double *x, double *y, int64_t n, int approximate)
+    void tl_gelu_backward_f64(const double *x, const double *dy, double *dx, int64_t n, int approximate)
+    double tl_cross_entropy_forward_f64(const double *z, const int64_t *y, double *lse, int64_t rows,
+                                        int64_t V, int64_t ignore_index)
+    void tl_cross_entropy_backward_f64(const double *z, const int64_t *y, const double *lse, double *dz,
+                                       int64_t rows, int64_t V, int64_t ignore_index, double scale)
+    void tl_adamw_step_f64(double *p, const double *g, double *m, double *v, int64_t n, double lr,
+                           double beta1, double beta2, double eps, double weight_decay,
+                           double bc1, double bc2, int decoupled)
+    void tl_bias_add_f64(double *y, const double *b, int64_t rows, int64_t C)
+    int tl_bias_grad_f64(const double *dy, double *db, int64_t rows, int64_t C)
     int tl_has_openmp()
     int tl_max_threads()
 
@@ -182,3 +214,144 @@ def attention_backward(const real[:, :, :, ::1] q, const real[:, :, :, ::1] k,
                                       B, H, Tq, Tk, D, Dv, scale, causal)
     if rc != 0:
         raise MemoryError("tinyllm._C: could not allocate the kernel's scratch memory")
+
+
+# ---------------------------------------------------------------- the fused element-wise kernels
+# (csrc/fused.c). Shapes are checked by tinyllm.kernels.fused; empty inputs return at once.
+
+def _raise_nomem(int rc):
+    if rc != 0:
+        raise MemoryError("tinyllm._C: could not allocate the kernel's scratch memory")
+
+
+def layernorm_forward(const real[:, ::1] x, const real[::1] gamma, const real[::1] beta,
+                      real[:, ::1] y, real[::1] mean, real[::1] rstd, double eps):
+    """S4 row by row: y = gamma (x - mean) rstd + beta; mean, rstd (rows,) written. x, y (rows, C)."""
+    cdef int64_t rows = x.shape[0], C = x.shape[1]
+    if rows == 0 or C == 0:
+        return
+    with nogil:
+        if real is float:
+            tl_layernorm_forward_f32(&x[0, 0], &gamma[0], &beta[0], &y[0, 0], &mean[0], &rstd[0],
+                                     rows, C, eps)
+        else:
+            tl_layernorm_forward_f64(&x[0, 0], &gamma[0], &beta[0], &y[0, 0], &mean[0], &rstd[0],
+                                     rows, C, eps)
+
+
+def layernorm_backward(const real[:, ::1] dy, const real[:, ::1] x, const real[::1] mean,
+                       const real[::1] rstd, const real[::1] gamma, real[:, ::1] dx,
+                       real[::1] dgamma, real[::1] dbeta):
+    """Backward of S4: dx (rows, C), dgamma, dbeta (C,) written; dx may be dy."""
+    cdef int64_t rows = x.shape[0], C = x.shape[1]
+    cdef int rc = 0
+    if rows == 0 or C == 0:
+        return
+    with nogil:
+        if real is float:
+            rc = tl_layernorm_backward_f32(&dy[0, 0], &x[0, 0], &mean[0], &rstd[0], &gamma[0],
+                                           &dx[0, 0], &dgamma[0], &dbeta[0], rows, C)
+        else:
+            rc = tl_layernorm_backward_f64(&dy[0, 0], &x[0, 0], &mean[0], &rstd[0], &gamma[0],
+                                           &dx[0, 0], &dgamma[0], &dbeta[0], rows, C)
+    _raise_nomem(rc)
+
+
+def gelu_forward(const real[::1] x, real[::1] y, bint approximate):
+    """S5 element-wise (approximate: the tanh form, else the exact erf form); y may be x."""
+    cdef int64_t n = x.shape[0]
+    if n == 0:
+        return
+    with nogil:
+        if real is float:
+            tl_gelu_forward_f32(&x[0], &y[0], n, approximate)
+        else:
+            tl_gelu_forward_f64(&x[0], &y[0], n, approximate)
+
+
+def gelu_backward(const real[::1] x, const real[::1] dy, real[::1] dx, bint approximate):
+    """Backward of S5 from the input x alone; dx may be dy."""
+    cdef int64_t n = x.shape[0]
+    if n == 0:
+        return
+    with nogil:
+        if real is float:
+            tl_gelu_backward_f32(&x[0], &dy[0], &dx[0], n, approximate)
+        else:
+            tl_gelu_backward_f64(&x[0], &dy[0], &dx[0], n, approximate)
+
+
+def cross_entropy_forward(const real[:, ::1] z, const int64_t[::1] y, real[::1] lse,
+                          int64_t ignore_index):
+    """S2 over rows of logits z (rows, V) with targets y (rows,): returns the summed NLL of the
+    kept rows (a Python float); the row log-sum-exp lse (rows,) written (0 on ignored rows)."""
+    cdef int64_t rows = z.shape[0], V = z.shape[1]
+    cdef double total = 0
+    if rows == 0 or V == 0:
+        return 0.0
+    with nogil:
+        if real is float:
+            total = tl_cross_entropy_forward_f32(&z[0, 0], &y[0], &lse[0], rows, V, ignore_index)
+        else:
+            total = tl_cross_entropy_forward_f64(&z[0, 0], &y[0], &lse[0], rows, V, ignore_index)
+    return total
+
+
+def cross_entropy_backward(const real[:, ::1] z, const int64_t[::1] y, const real[::1] lse,
+                           real[:, ::1] dz, int64_t ignore_index, double scale):
+    """dz = scale * (softmax(z) - onehot(y)) on kept rows, 0 on ignored ones; dz may be z."""
+    cdef int64_t rows = z.shape[0], V = z.shape[1]
+    if rows == 0 or V == 0:
+        return
+    with nogil:
+        if real is float:
+            tl_cross_entropy_backward_f32(&z[0, 0], &y[0], &lse[0], &dz[0, 0], rows, V,
+                                          ignore_index, scale)
+        else:
+            tl_cross_entropy_backward_f64(&z[0, 0], &y[0], &lse[0], &dz[0, 0], rows, V,
+                                          ignore_index, scale)
+
+
+def adamw_step(real[::1] p, const real[::1] g, real[::1] m, real[::1] v, double lr, double beta1,
+               double beta2, double eps, double weight_decay, double bc1, double bc2,
+               bint decoupled):
+    """One Adam/AdamW update (S9) of the flat p, m, v in place from the gradient g."""
+    cdef int64_t n = p.shape[0]
+    if n == 0:
+        return
+    with nogil:
+        if real is float:
+            tl_adamw_step_f32(&p[0], &g[0], &m[0], &v[0], n, lr, beta1, beta2, eps, weight_decay,
+                              bc1, bc2, decoupled)
+        else:
+            tl_adamw_step_f64(&p[0], &g[0], &m[0], &v[0], n, lr, beta1, beta2, eps, weight_decay,
+                              bc1, bc2, decoupled)
+
+
+def bias_add(real[:, ::1] y, const real[::1] b):
+    """y (rows, C) += b (C,) in place."""
+    cdef int64_t rows = y.shape[0], C = y.shape[1]
+    if rows == 0 or C == 0:
+        return
+    with nogil:
+        if real is float:
+            tl_bias_add_f32(&y[0, 0], &b[0], rows, C)
+        else:
+            tl_bias_add_f64(&y[0, 0], &b[0], rows, C)
+
+
+def bias_grad(const real[:, ::1] dy, real[::1] db):
+    """db (C,) = the column sums of dy (rows, C)."""
+    cdef int64_t rows = dy.shape[0], C = dy.shape[1]
+    cdef int rc = 0
+    if C == 0:
+        return
+    if rows == 0:
+        db[:] = 0
+        return
+    with nogil:
+        if real is float:
+            rc = tl_bias_grad_f32(&dy[0, 0], &db[0], rows, C)
+        else:
+            rc = tl_bias_grad_f64(&dy[0, 0], &db[0], rows, C)
+    _raise_nomem(rc)

@@ -2,7 +2,8 @@
 batching and masking.
 
 - tokenizers: ``CharTokenizer``, ``WordTokenizer``, ``BPETokenizer``, ``WordPieceTokenizer``,
-  all with the face of ``tokenizer.Tokenizer``; ``load_tokenizer(path)`` reads any of them back
+  all with the face of ``tokenizer.Tokenizer``; ``load_tokenizer(path)`` reads any of them back,
+  and Hugging Face ``tokenizer.json``, GPT-2's ``vocab.json``/``merges.txt`` and BERT's ``vocab.txt``
 - ``tinyworld``: the built-in seeded corpus with exact log-probabilities and an entropy floor
 - ``text``: any UTF-8 file or folder as a corpus; ``fetch``: real data sets through pip
 - ``batching`` / ``masking``: causal-LM windows (E3.6) and masked-LM corruption (S10, E3.7)

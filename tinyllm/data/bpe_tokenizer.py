@@ -14,14 +14,16 @@ Lone surrogates cannot be UTF-8 encoded and raise ValueError.
 """
 
 import heapq
-import re
 from collections import Counter, defaultdict
 
-from .tokenizer import SPECIAL_TOKENS, Tokenizer, check_text, utf8_bytes
+from .pretokenize import GPT2, TINYLLM_BPE, python_regex
+from .tokenizer import (MAX_TOKEN_CHARS, MAX_VOCAB, SPECIAL_TOKENS, Tokenizer, check_str_list,
+                        check_text, utf8_bytes)
 
 # Contractions, letters, digits, underscores, other symbols (each with an optional leading
-# space), then whitespace. Every character falls in one class, so the chunks tile the text.
-_CHUNK = re.compile(r"""'(?:[sdmt]|ll|ve|re)| ?[^\W\d_]+| ?\d+| ?_+| ?[^\s\w]+|\s+(?!\S)|\s+""")
+# space), then whitespace (pretokenize.TINYLLM_BPE). Every character falls in one class, so the
+# chunks tile the text.
+_CHUNK = python_regex(TINYLLM_BPE)
 
 
 def _bytes_to_unicode():
@@ -41,25 +43,86 @@ def _bytes_to_unicode():
 _BYTE_CHAR = _bytes_to_unicode()
 
 
+_CHAR_BYTE = {c: b for b, c in _BYTE_CHAR.items()}
+MAX_TOTAL_BYTES = 64 * 1024 * 1024   # all token spellings together (GPT-2's: ~0.3 MB)
+
+
 class BPETokenizer(Tokenizer):
+    """Byte-level BPE.
+
+    ``merges``: ``[left id, right id]`` pairs in rank order (merge k is tried before merge k+1).
+    ``vocab``: None for tinyllm's layout (the specials, the 256 bytes in byte order, then merge k as
+    id ``len(specials) + 256 + k``); or the token strings in id order, in GPT-2's byte alphabet
+    (special tokens verbatim), as GPT-2's ``encoder.json`` lists them: merge k then yields the
+    token spelled by its two halves. ``pretokenizer``: "tinyllm" (the chunks above) or "gpt2"
+    (GPT-2's own pattern, for GPT-2's files). ``aliases``: roles played by specials of another name,
+    e.g. ``{"[EOS]": "<|endoftext|>"}``.
+
+    Every token is at most MAX_TOKEN_CHARS bytes and all of them together MAX_TOTAL_BYTES, checked
+    before anything is built: a file whose merges double a token's length forty times is refused,
+    not allocated.
+    """
+
     kind = "bpe"
 
-    def __init__(self, merges=(), specials=SPECIAL_TOKENS):
-        n_special = len(specials)
-        self._byte0 = n_special
-        self.merges = [tuple(int(x) for x in m) for m in merges]
-        token_bytes = [s.encode("utf-8") for s in specials] + [bytes([b]) for b in range(256)]
-        for k, (a, b) in enumerate(self.merges):
-            if not (n_special <= a < len(token_bytes) and n_special <= b < len(token_bytes)):
-                raise ValueError(f"merges[{k}] = {(a, b)} refers to an id that is not a byte or an "
-                                 f"earlier merge (valid: [{n_special}, {len(token_bytes)}))")
-            token_bytes.append(token_bytes[a] + token_bytes[b])
+    def __init__(self, merges=(), specials=SPECIAL_TOKENS, vocab=None, pretokenizer=TINYLLM_BPE,
+                 aliases=None):
+        specials = check_str_list(specials, "specials", allow_empty=True)
+        if pretokenizer not in (TINYLLM_BPE, GPT2):
+            raise ValueError(f"pretokenizer must be {TINYLLM_BPE!r} or {GPT2!r}, got {pretokenizer!r}")
+        merges = _check_merges(merges)
+        if vocab is None:
+            strings, token_bytes, results = _default_layout(merges, specials)
+        else:
+            strings = check_str_list(vocab, "vocab")
+            token_bytes, results = None, None
+        super().__init__(strings, specials, aliases)
+        if vocab is not None:
+            token_bytes, results = self._explicit_layout(merges)
         self._bytes = token_bytes
-        strings = list(specials) + ["".join(_BYTE_CHAR[x] for x in t)
-                                    for t in token_bytes[n_special:]]
-        super().__init__(strings, specials)
-        self._rank = {m: k for k, m in enumerate(self.merges)}
+        self.merges = merges
+        self.pretokenizer = pretokenizer
+        self._explicit = vocab is not None
+        byte_id = {}
+        for i, t in enumerate(token_bytes):
+            if len(t) == 1 and i not in self.special_ids:
+                byte_id.setdefault(t[0], i)
+        if len(byte_id) != 256:
+            missing = sorted(set(range(256)) - set(byte_id))[:5]
+            raise ValueError(f"vocab has no token for the bytes {missing}...: a byte-level BPE "
+                             f"needs one token per byte")
+        self._byte_id = [byte_id[b] for b in range(256)]
+        self._rank, self._result = {}, {}
+        for k, (m, r) in enumerate(zip(merges, results)):
+            self._rank.setdefault(m, k)
+            self._result.setdefault(m, r)
+        self._chunks = python_regex(pretokenizer)
         self._cache = {}
+
+    def _explicit_layout(self, merges):
+        """Bytes of every token of an explicit vocabulary, and the id each merge yields."""
+        token_bytes = []
+        for i, t in enumerate(self._itos):
+            if i in self.special_ids:
+                token_bytes.append(t.encode("utf-8"))
+                continue
+            try:
+                token_bytes.append(bytes(_CHAR_BYTE[c] for c in t))
+            except KeyError:
+                raise ValueError(f"vocab[{i}] = {t!r} has a character outside GPT-2's byte "
+                                 f"alphabet and is not a special token") from None
+        results = []
+        for k, (a, b) in enumerate(merges):
+            for x in (a, b):
+                if not 0 <= x < len(self._itos) or x in self.special_ids:
+                    raise ValueError(f"merges[{k}] = {[a, b]} refers to id {x}, which is not a "
+                                     f"non-special token of the vocab (size {len(self._itos)})")
+            r = self._stoi.get(self._itos[a] + self._itos[b])
+            if r is None:
+                raise ValueError(f"merges[{k}] = {[a, b]}: the vocab has no token "
+                                 f"{self._itos[a] + self._itos[b]!r} for the merged pair")
+            results.append(r)
+        return token_bytes, results
 
     @classmethod
     def train(cls, texts, vocab_size):
@@ -133,14 +196,13 @@ class BPETokenizer(Tokenizer):
         ids = self._cache.get(chunk)
         if ids is not None:
             return ids
-        byte0, rank = self._byte0, self._rank
-        sym = [byte0 + b for b in utf8_bytes(chunk)]
+        rank, byte_id = self._rank, self._byte_id
+        sym = [byte_id[b] for b in utf8_bytes(chunk)]
         while len(sym) > 1:
             best = min(zip(sym, sym[1:]), key=lambda p: rank.get(p, len(rank)))
-            r = rank.get(best)
-            if r is None:
+            if best not in rank:
                 break
-            sym = _merge(sym, best, byte0 + 256 + r)
+            sym = _merge(sym, best, self._result[best])
         if len(self._cache) < 100_000:
             self._cache[chunk] = sym
         return sym
@@ -148,7 +210,7 @@ class BPETokenizer(Tokenizer):
     def _encode(self, text):
         utf8_bytes(text)
         out = []
-        for chunk in _CHUNK.findall(text):
+        for chunk in self._chunks.findall(text):
             out.extend(self._encode_chunk(chunk))
         return out
 
@@ -156,7 +218,52 @@ class BPETokenizer(Tokenizer):
         return b"".join(self._bytes[i] for i in ids).decode("utf-8", errors="replace")
 
     def _config(self):
-        return {"merges": [list(m) for m in self.merges], "specials": list(self.specials)}
+        config = {"merges": [list(m) for m in self.merges], "specials": list(self.specials)}
+        if self._explicit:
+            config["vocab"] = list(self._itos)
+        if self.pretokenizer != TINYLLM_BPE:
+            config["pretokenizer"] = self.pretokenizer
+        if self.aliases:
+            config["aliases"] = dict(self.aliases)
+        return config
+
+
+def _check_merges(merges):
+    """``merges`` as a list of (int, int) tuples (TypeError / ValueError naming the bad entry)."""
+    if isinstance(merges, (str, bytes, dict)) or not hasattr(merges, "__iter__"):
+        raise TypeError(f"merges must be a list of [left id, right id] pairs, got "
+                        f"{type(merges).__name__}")
+    out = []
+    for k, m in enumerate(merges):
+        if (not isinstance(m, (list, tuple)) or len(m) != 2
+                or any(isinstance(x, bool) or not isinstance(x, int) for x in m)):
+            raise ValueError(f"merges[{k}] must be a pair of int ids, got {m!r}"[:200])
+        out.append((int(m[0]), int(m[1])))
+        if len(out) > MAX_VOCAB:
+            raise ValueError(f"merges: more than {MAX_VOCAB:,} merges")
+    return out
+
+
+def _default_layout(merges, specials):
+    """tinyllm's layout: token strings, token bytes and merge results, with every size checked
+    before the bytes are built."""
+    n_special = len(specials)
+    token_bytes = [s.encode("utf-8") for s in specials] + [bytes([b]) for b in range(256)]
+    total, results = 256, []
+    for k, (a, b) in enumerate(merges):
+        if not (n_special <= a < len(token_bytes) and n_special <= b < len(token_bytes)):
+            raise ValueError(f"merges[{k}] = {[a, b]} refers to an id that is not a byte or an "
+                             f"earlier merge (valid: [{n_special}, {len(token_bytes)}))")
+        size = len(token_bytes[a]) + len(token_bytes[b])
+        total += size
+        if size > MAX_TOKEN_CHARS or total > MAX_TOTAL_BYTES:
+            raise ValueError(f"merges[{k}] = {[a, b]} would make a token of {size:,} bytes (all "
+                             f"tokens: {total:,}); tinyllm accepts at most {MAX_TOKEN_CHARS:,} per "
+                             f"token and {MAX_TOTAL_BYTES:,} in all")
+        token_bytes.append(token_bytes[a] + token_bytes[b])
+        results.append(len(token_bytes) - 1)
+    strings = list(specials) + ["".join(_BYTE_CHAR[x] for x in t) for t in token_bytes[n_special:]]
+    return strings, token_bytes, results
 
 
 def _merge(sym, pair, new_id):

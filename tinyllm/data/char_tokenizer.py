@@ -12,7 +12,7 @@ that are not valid UTF-8; ``decode`` shows those as U+FFFD.
 
 from collections import Counter
 
-from .tokenizer import SPECIAL_TOKENS, Tokenizer, check_text, utf8_bytes
+from .tokenizer import SPECIAL_TOKENS, Tokenizer, check_str_list, check_text, utf8_bytes
 
 BYTE_TOKENS = tuple(f"<0x{b:02X}>" for b in range(256))
 
@@ -21,11 +21,13 @@ class CharTokenizer(Tokenizer):
     kind = "char"
 
     def __init__(self, chars=(), specials=SPECIAL_TOKENS):
-        chars = list(chars)
+        chars = check_str_list(list(chars) if isinstance(chars, (set, frozenset)) else chars,
+                               "chars", allow_empty=True)
         for k, ch in enumerate(chars):
-            if not isinstance(ch, str) or len(ch) != 1:
+            if len(ch) != 1:
                 raise ValueError(f"chars[{k}] must be a single character, got {ch!r}")
         utf8_bytes("".join(chars))
+        specials = check_str_list(specials, "specials", allow_empty=True)
         super().__init__(list(specials) + list(BYTE_TOKENS) + chars, specials)
         self._byte0 = len(self.specials)
         self.chars = chars

@@ -8,6 +8,7 @@ text into ids and back:
     tok.token_to_id("[MASK]"), tok.id_to_token(4), tok.vocab_size
     tok.pad_id, tok.unk_id, tok.cls_id, tok.sep_id, tok.mask_id, tok.bos_id, tok.eos_id
     tok.save("tok.json"); tok2 = tinyllm.data.load_tokenizer("tok.json")
+    tok.save(folder)      # tinyllm_tokenizer.json + Hugging Face tokenizer.json, tokenizer_config.json
 
 Special tokens are never produced by ``encode`` from ordinary text (WordPiece is the one exception:
 like BERT's own tokenizer it recognises its special strings such as "[MASK]" inside the text).
@@ -23,7 +24,12 @@ import numpy as np
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[BOS]", "[EOS]")
 _SPECIAL_ATTRS = {"pad_id": "[PAD]", "unk_id": "[UNK]", "cls_id": "[CLS]", "sep_id": "[SEP]",
                   "mask_id": "[MASK]", "bos_id": "[BOS]", "eos_id": "[EOS]"}
-_FORMAT_KEY = "tinyllm_tokenizer"
+FORMAT_KEY = "tinyllm_tokenizer"
+TINYLLM_FILE = "tinyllm_tokenizer.json"   # tinyllm's own format, in a model folder
+HF_FILE = "tokenizer.json"                # the Hugging Face ``tokenizers`` format
+HF_CONFIG_FILE = "tokenizer_config.json"  # what transformers reads beside it
+MAX_VOCAB = 2_000_000        # ids; GPT-2 has 50,257, the largest public vocabularies ~260,000
+MAX_TOKEN_CHARS = 1024       # characters (or bytes, for BPE) of one token; GPT-2's longest is 128
 
 
 def check_text(text, name="text"):
@@ -42,6 +48,33 @@ def utf8_bytes(text):
                          f"{text[e.start]!r} (a lone surrogate)") from None
 
 
+def check_str_list(value, name, allow_empty=False, max_chars=MAX_TOKEN_CHARS):
+    """``value`` as a list of str, each at most ``max_chars`` long (TypeError / ValueError naming
+    ``name``). A lone str is refused: "[PAD]" is one token, not five."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise TypeError(f"{name} must be a list of str, got {type(value).__name__} {_short(value)}")
+    if not value and not allow_empty:
+        raise ValueError(f"{name} must not be empty")
+    for i, t in enumerate(value):
+        if not isinstance(t, str):
+            raise TypeError(f"{name}[{i}] must be a str, got {type(t).__name__} {_short(t)}")
+        if len(t) > max_chars:
+            raise ValueError(f"{name}[{i}] is {len(t):,} characters long, more than {max_chars:,}")
+    return list(value)
+
+
+def check_flag(value, name):
+    """``value`` if it is a bool (TypeError naming ``name`` otherwise: "no" is not False)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be true or false, got {type(value).__name__} {_short(value)}")
+    return bool(value)
+
+
+def _short(value):
+    r = repr(value)
+    return r if len(r) <= 60 else r[:57] + "..."
+
+
 class Tokenizer:
     """Base class: vocabulary bookkeeping, id checks, special ids, JSON save/load.
 
@@ -52,22 +85,31 @@ class Tokenizer:
 
     kind = None
 
-    def __init__(self, tokens, specials=SPECIAL_TOKENS):
-        tokens = list(tokens)
+    def __init__(self, tokens, specials=SPECIAL_TOKENS, aliases=None):
+        tokens = check_str_list(tokens, "tokens", allow_empty=True)
+        if len(tokens) > MAX_VOCAB:
+            raise ValueError(f"tokens: {len(tokens):,} tokens, more than the {MAX_VOCAB:,} tinyllm "
+                             f"accepts")
         self._itos = tokens
         self._stoi = {}
         for i, t in enumerate(tokens):
-            if not isinstance(t, str):
-                raise TypeError(f"tokens[{i}] must be a str, got {type(t).__name__}")
             if t in self._stoi:
                 raise ValueError(f"tokens must be unique; {t!r} appears at ids "
                                  f"{self._stoi[t]} and {i}")
             self._stoi[t] = i
+        specials = check_str_list(specials, "specials", allow_empty=True)
         self.specials = tuple(s for s in specials if s in self._stoi)
         self.special_ids = frozenset(self._stoi[s] for s in self.specials)
+        # a role ("[BOS]") played by a token of another name ("<|endoftext|>" in GPT-2's vocabulary)
+        self.aliases = dict(aliases or {})
+        for role, token in self.aliases.items():
+            if role not in SPECIAL_TOKENS or token not in self.specials:
+                raise ValueError(f"aliases: {role!r} -> {token!r} must map one of {SPECIAL_TOKENS} "
+                                 f"to a special token of the vocabulary")
 
     # -- special ids ------------------------------------------------------------------------
     def _special(self, token):
+        token = self.aliases.get(token, token)
         return self._stoi.get(token) if token in self.specials else None
 
     pad_id = property(lambda self: self._special("[PAD]"))
@@ -149,22 +191,32 @@ class Tokenizer:
     def _config(self):
         raise NotImplementedError
 
-    def save(self, path):
-        """Write the tokenizer as one JSON file (``load_tokenizer(path)`` reads it back).
+    def to_dict(self):
+        """The tinyllm file format: {"tinyllm_tokenizer": kind, "version": 1, **constructor arguments}."""
+        return {FORMAT_KEY: self.kind, "version": 1, **self._config()}
 
-        ``path`` may be an existing folder: the file is then ``path/tokenizer.json``. The file is
-        written to a temporary name and renamed, so an interrupted save never leaves a broken
-        file. Returns the path written.
+    def save(self, path, framing=None):
+        """Write the tokenizer (``load_tokenizer(path)`` reads it back). Returns the path written.
+
+        ``path`` a file: tinyllm's own JSON format there. ``path`` an existing folder: tinyllm's
+        format as ``tinyllm_tokenizer.json``, plus ``tokenizer.json`` (the Hugging Face
+        ``tokenizers`` format, same ids) and ``tokenizer_config.json``, so that
+        ``transformers.AutoTokenizer.from_pretrained(folder)`` works; ``framing`` ("bos" for a GPT,
+        "cls_sep" for a BERT) says which special tokens Hugging Face adds around a text.
+        Every file is written to a temporary name and renamed: an interrupted save never leaves a
+        broken file.
         """
         path = os.fspath(path)
-        if os.path.isdir(path):
-            path = os.path.join(path, "tokenizer.json")
-        payload = {_FORMAT_KEY: self.kind, "version": 1, **self._config()}
-        tmp = path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(payload, f, ensure_ascii=False)
-        os.replace(tmp, path)
-        return path
+        if not os.path.isdir(path):
+            _write_json(path, self.to_dict())
+            return path
+        from .hf_tokenizer import to_hf_config, to_hf_json
+
+        own = os.path.join(path, TINYLLM_FILE)
+        _write_json(os.path.join(path, HF_FILE), to_hf_json(self, framing))
+        _write_json(os.path.join(path, HF_CONFIG_FILE), to_hf_config(self))
+        _write_json(own, self.to_dict())
+        return own
 
     def __repr__(self):
         return f"{type(self).__name__}(vocab_size={self.vocab_size})"
@@ -175,55 +227,20 @@ class Tokenizer:
     __hash__ = None
 
 
-def _classes():
-    from .bpe_tokenizer import BPETokenizer
-    from .char_tokenizer import CharTokenizer
-    from .word_tokenizer import WordTokenizer
-    from .wordpiece_tokenizer import WordPieceTokenizer
-
-    return {c.kind: c for c in (CharTokenizer, WordTokenizer, BPETokenizer, WordPieceTokenizer)}
+def _write_json(path, payload):
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(payload, f, ensure_ascii=False)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
 
 
 def load_tokenizer(path):
-    """Load a tokenizer saved by ``Tokenizer.save``.
+    """Read any tokenizer file tinyllm knows (see ``tinyllm.data.tokenizer_files``)."""
+    from .tokenizer_files import load_tokenizer as load
 
-    ``path`` may also be a BERT ``vocab.txt`` (-> WordPieceTokenizer) or a folder holding either a
-    tinyllm ``tokenizer.json`` or a ``vocab.txt``.
-    """
-    from .wordpiece_tokenizer import WordPieceTokenizer
-
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        candidate = os.path.join(path, "tokenizer.json")
-        if os.path.isfile(candidate) and _is_tinyllm_json(candidate):
-            return load_tokenizer(candidate)
-        if os.path.isfile(os.path.join(path, "vocab.txt")):
-            return WordPieceTokenizer.from_pretrained(path)
-        raise FileNotFoundError(f"path {path!r} is a folder without a tinyllm tokenizer.json "
-                                f"or a vocab.txt")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no tokenizer file at path {path!r}")
-    if path.endswith(".txt"):
-        return WordPieceTokenizer.from_vocab_file(path)
-    with open(path, encoding="utf-8") as f:
-        try:
-            payload = json.load(f)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path!r} is not a JSON tokenizer file: {e}") from None
-    if not isinstance(payload, dict) or _FORMAT_KEY not in payload:
-        raise ValueError(f"{path!r} is not a tinyllm tokenizer (no {_FORMAT_KEY!r} key)")
-    kind = payload.pop(_FORMAT_KEY)
-    payload.pop("version", None)
-    classes = _classes()
-    if kind not in classes:
-        raise ValueError(f"{path!r}: unknown tokenizer kind {kind!r}; expected one of "
-                         f"{sorted(classes)}")
-    return classes[kind](**payload)
-
-
-def _is_tinyllm_json(path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            return _FORMAT_KEY in json.load(f)
-    except (OSError, ValueError):
-        return False
+    return load(path)

@@ -15,7 +15,7 @@ with ``tinyworld.tokenizer()``; that makes tokenization a one-to-one function of
 import re
 from collections import Counter
 
-from .tokenizer import SPECIAL_TOKENS, Tokenizer, check_text
+from .tokenizer import SPECIAL_TOKENS, Tokenizer, check_flag, check_str_list, check_text
 
 _SPLIT = re.compile(r"\w+|[^\w\s]")
 _NO_SPACE_BEFORE = frozenset(".,;:?!)]")
@@ -45,9 +45,13 @@ class WordTokenizer(Tokenizer):
     kind = "word"
 
     def __init__(self, words, lower=True, specials=SPECIAL_TOKENS):
-        words = [w for w in words if w not in specials]
+        specials = check_str_list(specials, "specials", allow_empty=True)
+        words = [w for w in check_str_list(words, "words", allow_empty=True) if w not in specials]
         super().__init__(list(specials) + words, specials)
-        self.lower = bool(lower)
+        if self.unk_id is None:
+            raise ValueError("specials must include [UNK]: a word tokenizer maps every word outside "
+                             "its vocabulary to [UNK]")
+        self.lower = check_flag(lower, "lower")
 
     @classmethod
     def train(cls, texts, vocab_size=None, lower=True, min_freq=1):
@@ -68,7 +72,7 @@ class WordTokenizer(Tokenizer):
                 raise ValueError(f"vocab_size must exceed the {len(SPECIAL_TOKENS)} special "
                                  f"tokens, got {vocab_size}")
             ranked = ranked[: vocab_size - len(SPECIAL_TOKENS)]
-        return cls(ranked, lower=lower)
+        return cls(ranked, lower=bool(lower))
 
     def _encode(self, text):
         unk, stoi = self.unk_id, self._stoi

@@ -15,12 +15,11 @@ the text are kept as those tokens, as in transformers. BERT vocabularies have no
 ``bos_id`` and ``eos_id`` are then None. Decoding is lossy (case, accents, spacing).
 """
 
-import json
 import os
 import re
 import unicodedata
 
-from .tokenizer import SPECIAL_TOKENS, Tokenizer
+from .tokenizer import SPECIAL_TOKENS, Tokenizer, check_flag, check_str_list
 
 _CJK_RANGES = ((0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
                (0x2B740, 0x2B81F), (0x2B820, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F))
@@ -57,13 +56,18 @@ class WordPieceTokenizer(Tokenizer):
     def __init__(self, vocab, do_lower_case=True, strip_accents=None,
                  tokenize_chinese_chars=True, max_input_chars_per_word=100,
                  specials=SPECIAL_TOKENS):
-        super().__init__(vocab, specials)
+        super().__init__(check_str_list(vocab, "vocab"), specials)
         if self.unk_id is None:
             raise ValueError("vocab must contain the [UNK] token")
-        self.do_lower_case = bool(do_lower_case)
+        self.do_lower_case = check_flag(do_lower_case, "do_lower_case")
+        if strip_accents is not None:
+            check_flag(strip_accents, "strip_accents")
         self.strip_accents = strip_accents
-        self.tokenize_chinese_chars = bool(tokenize_chinese_chars)
-        self.max_input_chars_per_word = int(max_input_chars_per_word)
+        self.tokenize_chinese_chars = check_flag(tokenize_chinese_chars, "tokenize_chinese_chars")
+        n = max_input_chars_per_word
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"max_input_chars_per_word must be an int >= 1, got {n!r}")
+        self.max_input_chars_per_word = n
         names = sorted(self.specials, key=len, reverse=True)
         self._special_split = re.compile("(" + "|".join(map(re.escape, names)) + ")")
         self._cache = {}
@@ -71,29 +75,16 @@ class WordPieceTokenizer(Tokenizer):
     @classmethod
     def from_vocab_file(cls, path, **options):
         """Read a BERT ``vocab.txt`` (one token per line; the line number is the id)."""
-        path = os.fspath(path)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"no vocab file at path {path!r}")
-        with open(path, encoding="utf-8") as f:
-            vocab = [line.rstrip("\n") for line in f]
-        if vocab and vocab[-1] == "":
-            vocab.pop()
-        if not vocab:
-            raise ValueError(f"vocab file {path!r} is empty")
-        return cls(vocab, **options)
+        from .tokenizer_files import load_bert_vocab
+
+        return load_bert_vocab(path, **options)
 
     @classmethod
     def from_pretrained(cls, folder):
         """Read ``vocab.txt`` and the casing options of ``tokenizer_config.json`` from a folder."""
-        options = {}
-        config_path = os.path.join(folder, "tokenizer_config.json")
-        if os.path.isfile(config_path):
-            with open(config_path, encoding="utf-8") as f:
-                config = json.load(f)
-            for key in ("do_lower_case", "strip_accents", "tokenize_chinese_chars"):
-                if config.get(key) is not None:
-                    options[key] = config[key]
-        return cls.from_vocab_file(os.path.join(folder, "vocab.txt"), **options)
+        from .tokenizer_files import load_bert_folder
+
+        return load_bert_folder(os.fspath(folder))
 
     # -- stage 1 ------------------------------------------------------------------------------
     def basic_tokenize(self, text):

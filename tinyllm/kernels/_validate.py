@@ -7,13 +7,13 @@ import numpy as np
 
 from tinyllm.ops._checks import check_float
 from tinyllm.ops.attention import check_attention_inputs
+from tinyllm.ops.softmax import check_rows
 
 
 def as_rows(name, x):
     """Check a float array and view it as C-contiguous (rows, N) over its last axis."""
     check_float(name, x)
-    if x.ndim == 0:
-        raise ValueError(f"{name} must have at least one axis, got a scalar")
+    check_rows(name, x)
     n = x.shape[-1]
     return np.ascontiguousarray(x).reshape(-1, n)
 

@@ -119,10 +119,14 @@ def _make_kernels(dtype):
                 for d in range(Dv):
                     out[bh, i, d] = o[d] / l
                 lse[bh, i] = m + math.log(l)
-            else:   # fully masked row
+            elif l == 0:   # fully masked row
                 for d in range(Dv):
                     out[bh, i, d] = 0
                 lse[bh, i] = NEG_INF
+            else:   # a NaN score reached the sum: NaN out, as the reference gives
+                for d in range(Dv):
+                    out[bh, i, d] = math.nan
+                lse[bh, i] = math.nan
 
     @cuda.jit
     def attention_bwd_dq(q, k, v, keep, out, lse, dout, dq, delta, H, scale, causal):
@@ -279,7 +283,7 @@ def _make_kernels(dtype):
             cuda.syncthreads()
         if active:
             for j in range(Tk):
-                A[bh, i, j] = math.exp(A[bh, i, j] - m) / l if l > 0 else 0
+                A[bh, i, j] = math.exp(A[bh, i, j] - m) / l if l != 0 else 0   # l NaN: a NaN row
 
     @cuda.jit
     def matmul_softmax_bwd_dq(k, A, dA, dq, rowdot, scale):
@@ -343,16 +347,20 @@ def _make_kernels(dtype):
 
     @cuda.jit
     def softmax_fwd(x, y):
-        """y = softmax(x) for one row per thread (S1); an all -inf row gives zeros."""
+        """y = softmax(x) for one row per thread (S1); an all -inf row gives zeros, a row with a
+        NaN gives NaN."""
         r = cuda.grid(1)
         if r < x.shape[0]:
             n = x.shape[1]
             m = nbtype(NEG_INF)
+            nan = False
             for j in range(n):
                 m = max(m, x[r, j])
-            if m == NEG_INF:
+                if x[r, j] != x[r, j]:
+                    nan = True
+            if nan or m == NEG_INF:
                 for j in range(n):
-                    y[r, j] = 0
+                    y[r, j] = math.nan if nan else 0
             else:
                 s = nbtype(0)
                 for j in range(n):

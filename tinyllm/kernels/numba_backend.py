@@ -61,16 +61,20 @@ class _Kernel:
 if numba is not None:
 
     def _softmax_rows(x, y):
-        """y = softmax(x) row by row (S1); x, y (rows, n); an all -inf row gives zeros."""
+        """y = softmax(x) row by row (S1); x, y (rows, n); an all -inf row gives zeros, a row with
+        a NaN gives NaN."""
         rows, n = x.shape
         for r in prange(rows):
             m = -np.inf
+            nan = False
             for j in range(n):
                 if x[r, j] > m:
                     m = x[r, j]
-            if m == -np.inf:
+                elif x[r, j] != x[r, j]:
+                    nan = True
+            if nan or m == -np.inf:
                 for j in range(n):
-                    y[r, j] = 0
+                    y[r, j] = np.nan if nan else 0
                 continue
             s = 0.0
             for j in range(n):
@@ -121,12 +125,18 @@ if numba is not None:
                         row[j] += a * kr[j]
                 last = _last_visible(i, off, Tk, causal)
                 m = -np.inf
+                nan = False
                 kb = keep[b]
                 for j in range(Tk):
                     if j > last or kb[j] == 0:
                         row[j] = -np.inf
                     elif row[j] > m:
                         m = row[j]
+                    elif row[j] != row[j]:
+                        nan = True
+                if nan:            # a NaN among the visible scores: a NaN row, as the reference
+                    row[:] = np.nan
+                    continue
                 if m == -np.inf:   # fully masked row: weights 0
                     row[:] = 0
                     continue
@@ -239,9 +249,12 @@ if numba is not None:
                     for d in range(Dv):
                         oo[d] = o[i, d] / l[i]
                     lse[bh, i0 + i] = m[i] + np.log(l[i])
-                else:   # fully masked row: out = 0, lse = -inf
+                elif l[i] == 0:   # fully masked row: out = 0, lse = -inf
                     oo[:] = 0
                     lse[bh, i0 + i] = -np.inf
+                else:   # a NaN score reached the sum: NaN out, as the reference gives
+                    oo[:] = np.nan
+                    lse[bh, i0 + i] = np.nan
 
     def _attention_bwd(q, k, v, keep, out, lse, dout, dq, dk, dv, H, scale, causal):
         """Backward of tiled attention, recomputing A_ij = exp(s_ij - lse_i) (E3.2, E3.3, S1).

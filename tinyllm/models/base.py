@@ -171,6 +171,10 @@ class Model:
         prefix = f"h.{i}."
         return any(k.startswith(prefix) for k in wanted)
 
+    def _in_order(self, wanted):
+        """The wanted names in a fixed order: parameters as in ``params``, then the inputs."""
+        return [k for k in self.params if k in wanted] + [k for k in GRAD_INPUTS if k in wanted]
+
     def _wanted(self, wrt, extra=()):
         """The gradient names a caller asked for: None = every parameter; else a subset of the
         parameter names plus the optional inputs in `extra` (e.g. "inputs_embeds", "past_kv")."""

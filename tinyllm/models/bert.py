@@ -23,12 +23,10 @@ from tinyllm.models.block import block_stack_shapes
 from tinyllm.models.config import BERTConfig
 from tinyllm.models.inputs import (IGNORE_INDEX, check_at, check_embeds, check_ids, check_labels, check_mask,
                                    check_past_kv, check_pos_offset, input_shape)
+from tinyllm.kernels.fused import (cross_entropy_backward, cross_entropy_forward, gelu_backward, gelu_forward,
+                                   layernorm_backward, layernorm_forward, linear_backward, linear_forward)
 from tinyllm.ops.dropout import dropout_backward, dropout_forward
 from tinyllm.ops.embedding import embedding_backward, embedding_forward
-from tinyllm.ops.gelu import gelu_backward, gelu_forward
-from tinyllm.ops.layernorm import layernorm_backward, layernorm_forward
-from tinyllm.ops.linear import linear_backward, linear_forward
-from tinyllm.ops.losses import cross_entropy_backward, cross_entropy_forward
 
 
 def bert_param_shapes(config, mlm_head=True):
@@ -141,7 +139,7 @@ class BERT(Model):
         grads.update(self._encode_backward(dh, cache["enc"], wanted))
         if "tok_emb" in wanted:
             grads["tok_emb"] = grads["tok_emb"] + d_decoder                    # the two uses of E (S8)
-        return {k: grads[k] for k in wanted}
+        return {k: grads[k] for k in self._in_order(wanted)}
 
     # ------------------------------------------------------------ encoder
 
@@ -241,16 +239,18 @@ class BERT(Model):
         at = np.argwhere(labels != IGNORE_INDEX)                               # (n, 2) the masked positions
         logits, cache = self.forward_with_cache(idx, attention_mask, inputs_embeds, past_kv, at=at,
                                                 rng=rng, token_type_ids=token_type_ids)   # (n, V)
-        loss, ce_cache = cross_entropy_forward(logits, labels[at[:, 0], at[:, 1]])  # E3.7 as a mean, S2
+        loss, ce_cache = cross_entropy_forward(logits, labels[at[:, 0], at[:, 1]],   # E3.7 as a mean, S2
+                                               overwrite_logits=True)
         return loss, ce_cache, cache
 
     # ------------------------------------------------------------ checkpoints
 
-    def save_pretrained(self, folder):
+    def save_pretrained(self, folder, tokenizer=None):
         """Write a Hugging Face folder: BertForMaskedLM with the MLM head, else BertModel."""
         hf_config = self.config.to_hf(with_mlm_head=self.has_mlm_head)
         hf_config["dtype"] = hf_config["torch_dtype"] = hf.hf_dtype_name(self.dtype)
-        hf.write_folder(folder, hf_config, hf.bert_params_to_hf(self.params, self.config, self.has_mlm_head))
+        hf.write_folder(folder, hf_config, hf.bert_params_to_hf(self.params, self.config, self.has_mlm_head),
+                        tokenizer=tokenizer, framing="cls_sep")
 
     @classmethod
     def from_pretrained(cls, folder, dtype=np.float32):
@@ -262,7 +262,7 @@ class BERT(Model):
         import warnings
 
         hf_config, state = hf.read_folder(folder)
-        config = BERTConfig.from_hf(hf_config)
+        config = hf.config_from_hf(BERTConfig, hf_config, folder)
         params, has_head, skipped = hf.bert_params_from_hf(state, config, bert_param_shapes(config, True))
         dtype = check_dtype(dtype)
         params = {k: np.ascontiguousarray(v, dtype=dtype) for k, v in params.items()}

@@ -17,11 +17,10 @@ from tinyllm.models.block import block_stack_shapes
 from tinyllm.models.config import GPTConfig
 from tinyllm.models.inputs import (check_at, check_embeds, check_ids, check_labels, check_mask, check_past_kv,
                                    check_pos_offset, input_shape)
+from tinyllm.kernels.fused import (cross_entropy_backward, cross_entropy_forward, layernorm_backward,
+                                   layernorm_forward, linear_backward, linear_forward)
 from tinyllm.ops.dropout import dropout_backward, dropout_forward
 from tinyllm.ops.embedding import embedding_backward, embedding_forward
-from tinyllm.ops.layernorm import layernorm_backward, layernorm_forward
-from tinyllm.ops.linear import linear_backward, linear_forward
-from tinyllm.ops.losses import cross_entropy_backward, cross_entropy_forward
 
 
 def gpt_param_shapes(config):
@@ -100,8 +99,8 @@ class GPT(Model):
         wanted = self._wanted(wrt, extra=GRAD_INPUTS)
         logits, cache = self.forward_with_cache(idx, attention_mask, inputs_embeds, past_kv, rng=rng)
         targets = check_labels("targets", targets, logits.shape[:2], self.config.vocab_size)
-        loss, ce_cache = cross_entropy_forward(logits, targets)                # S2
-        dlogits = cross_entropy_backward(1.0, ce_cache)                        # (B, T, V)
+        loss, ce_cache = cross_entropy_forward(logits, targets, overwrite_logits=True)   # S2
+        dlogits = cross_entropy_backward(1.0, ce_cache)                        # (B, T, V), in the logits' buffer
         return float(loss), self.backward(dlogits, cache, sorted(wanted))
 
     # ------------------------------------------------------------ forward and backward
@@ -117,6 +116,40 @@ class GPT(Model):
         the final LayerNorm and the tied head run on those rows only.
         Returns (logits, cache).
         """
+        p = self.params
+        x, cache = self._hidden(idx, attention_mask, inputs_embeds, past_kv, pos_offset, rng)
+        B, T, C = x.shape
+        sel = None if at is None else check_at(at, B, T)
+        if sel is not None:
+            x = x[sel[:, 0], sel[:, 1]]                                        # (n, C)
+        h, c_lnf = layernorm_forward(x, p["ln_f.gamma"], p["ln_f.beta"], self.config.layer_norm_eps)
+        logits, c_head = linear_forward(h, p["tok_emb"].T)                     # (B, T, V) or (n, V)  tied, S8
+        cache.update({"lnf": c_lnf, "head": c_head, "at": sel, "logits_shape": logits.shape})
+        return logits, cache
+
+    def backward(self, dlogits, cache, wrt=None):
+        """Walk forward_with_cache in reverse. dlogits: the shape of the logits it returned.
+
+        wrt: None = every parameter; or names among the parameters and "inputs_embeds" (B, T, C)
+        (the gradient with respect to the token embeddings, given or looked up from E) and
+        "past_kv" (a list of (dk, dv) each (B, H, P, D)). Returns exactly the wanted keys; weight
+        gradients nobody asked for are not computed (a frozen model under a soft prompt, S12).
+        """
+        wanted = self._wanted(wrt, extra=GRAD_INPUTS)
+        check_backward_args(dlogits, cache, wanted, self.dtype)
+        grads = {}
+        need_E = "tok_emb" in wanted
+        dh, dW_head, _ = linear_backward(dlogits, cache["head"], need_E)      # logits = h E^T
+        dx, grads["ln_f.gamma"], grads["ln_f.beta"] = layernorm_backward(dh, cache["lnf"])
+        dx = scatter_rows(dx, cache["at"], cache["shape"])                     # (B, T, C)
+        self._hidden_backward(dx, cache, wanted, grads)
+        if need_E:
+            grads["tok_emb"] = grads["tok_emb"] + dW_head.T                    # E used twice (S8)
+        return {k: grads[k] for k in self._in_order(wanted)}
+
+    def _hidden(self, idx, attention_mask, inputs_embeds, past_kv, pos_offset, rng):
+        """Embeddings (S8) and the block stack (S7): the final hidden states x_L (B, T, C), before
+        ln_f, and a cache (the trunk that the LM head and GPTClassifier's head share)."""
         cfg, p = self.config, self.params
         input_shape(idx, inputs_embeds)
         P = 0 if past_kv is None else check_past_kv(
@@ -141,50 +174,35 @@ class GPT(Model):
         drop = self._dropout_args(rng)
         x, c_drop = dropout_forward(tok + pos, drop["dropout"], drop["rng"], drop["training"])
         x, blocks = self._blocks_forward(x, "pre", True, key_mask, past_kv, drop)   # S7, pre-LN
-        sel = None if at is None else check_at(at, B, T)
-        if sel is not None:
-            x = x[sel[:, 0], sel[:, 1]]                                        # (n, C)
-        h, c_lnf = layernorm_forward(x, p["ln_f.gamma"], p["ln_f.beta"], cfg.layer_norm_eps)
-        logits, c_head = linear_forward(h, p["tok_emb"].T)                     # (B, T, V) or (n, V)  tied, S8
-        cache = {"tok": c_tok, "pos": c_pos, "drop": c_drop, "blocks": blocks, "lnf": c_lnf,
-                 "head": c_head, "at": sel, "shape": (B, T, C), "logits_shape": logits.shape,
-                 "has_past": past_kv is not None}
-        return logits, cache
+        cache = {"tok": c_tok, "pos": c_pos, "drop": c_drop, "blocks": blocks, "shape": (B, T, C),
+                 "has_past": past_kv is not None, "key_mask": key_mask}
+        return x, cache
 
-    def backward(self, dlogits, cache, wrt=None):
-        """Walk forward_with_cache in reverse. dlogits: the shape of the logits it returned.
-
-        wrt: None = every parameter; or names among the parameters and "inputs_embeds" (B, T, C)
-        (the gradient with respect to the token embeddings, given or looked up from E) and
-        "past_kv" (a list of (dk, dv) each (B, H, P, D)). Returns exactly the wanted keys; weight
-        gradients nobody asked for are not computed (a frozen model under a soft prompt, S12).
-        """
-        wanted = self._wanted(wrt, extra=GRAD_INPUTS)
-        check_backward_args(dlogits, cache, wanted, self.dtype)
-        grads = {}
-        need_E = "tok_emb" in wanted
-        dh, dW_head, _ = linear_backward(dlogits, cache["head"], need_E)      # logits = h E^T
-        dx, grads["ln_f.gamma"], grads["ln_f.beta"] = layernorm_backward(dh, cache["lnf"])
-        dx = scatter_rows(dx, cache["at"], cache["shape"])                     # (B, T, C)
+    def _hidden_backward(self, dx, cache, wanted, grads):
+        """Backward of _hidden: dx (B, T, C) -> adds the wanted block and embedding gradients to
+        ``grads``, plus "inputs_embeds" (the token embeddings' gradient) and "past_kv" (or Nones);
+        "tok_emb" holds only the lookup's share (zero when inputs_embeds were given)."""
         dx, dpast = self._blocks_backward(dx, cache["blocks"], wanted, grads)
         dx = dropout_backward(dx, cache["drop"])                               # (B, T, C)
         if "pos_emb" in wanted:
             grads["pos_emb"] = embedding_backward(dx.sum(axis=0), cache["pos"])  # shared by the batch
         grads["inputs_embeds"] = dx
-        if need_E:
-            grads["tok_emb"] = dW_head.T                                       # (V, C)
-            if cache["tok"] is not None:
-                grads["tok_emb"] = grads["tok_emb"] + embedding_backward(dx, cache["tok"])  # E used twice (S8)
+        if "tok_emb" in wanted:
+            grads["tok_emb"] = (np.zeros_like(self.params["tok_emb"]) if cache["tok"] is None
+                                else embedding_backward(dx, cache["tok"]))
         grads["past_kv"] = dpast
-        return {k: grads[k] for k in wanted}
+        return grads
 
     # ------------------------------------------------------------ checkpoints
 
-    def save_pretrained(self, folder):
-        """Write a Hugging Face GPT2LMHeadModel folder (config.json + model.safetensors)."""
+    def save_pretrained(self, folder, tokenizer=None):
+        """Write a Hugging Face GPT2LMHeadModel folder (config.json + model.safetensors); with a
+        ``tokenizer``, its files too (a Hugging Face tokenizer.json that adds [BOS]) and its
+        bos/eos/pad ids in config.json, so that transformers' ``pipeline`` and ``generate`` work."""
         hf_config = self.config.to_hf()
         hf_config["dtype"] = hf_config["torch_dtype"] = hf.hf_dtype_name(self.dtype)
-        hf.write_folder(folder, hf_config, hf.gpt_params_to_hf(self.params, self.config))
+        hf.write_folder(folder, hf_config, hf.gpt_params_to_hf(self.params, self.config),
+                        tokenizer=tokenizer, framing="bos")
 
     @classmethod
     def from_pretrained(cls, folder, dtype=np.float32):
@@ -193,7 +211,7 @@ class GPT(Model):
         Returns the model in evaluation mode; `model.skipped_keys` lists checkpoint entries that are
         not parameters (attention-bias buffers)."""
         hf_config, state = hf.read_folder(folder)
-        config = GPTConfig.from_hf(hf_config)
+        config = hf.config_from_hf(GPTConfig, hf_config, folder)
         params, skipped = hf.gpt_params_from_hf(state, config, gpt_param_shapes(config))
         dtype = check_dtype(dtype)
         params = {k: np.ascontiguousarray(v, dtype=dtype) for k, v in params.items()}

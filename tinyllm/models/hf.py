@@ -19,11 +19,13 @@ import os
 
 import numpy as np
 
+from tinyllm.jsonfile import read_json
 from tinyllm.models.safetensors_io import load_file, save_file
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 INDEX_NAME = "model.safetensors.index.json"
+MAX_CONFIG_BYTES = 1024 * 1024   # a real config.json is ~1 KB
 
 # tinyllm suffix, HF suffix, transpose? -- one Transformer block, excluding GPT-2's fused c_attn.
 _GPT_BLOCK = [
@@ -85,22 +87,29 @@ _BERT_SKIP_PREFIXES = ("embeddings.position_ids", "pooler.", "cls.seq_relationsh
 
 
 def read_folder(folder):
-    """-> (config.json dict, HF state dict name -> ndarray) of a checkpoint folder."""
+    """-> (config.json dict, HF state dict name -> ndarray) of a checkpoint folder.
+
+    Every file is checked before it is used: config.json must be a JSON object; a sharded
+    checkpoint's index must map tensor names to shard files inside ``folder`` (no paths out of it),
+    and no tensor may appear in two shards; the safetensors files themselves are validated by the
+    ``safetensors`` package (offsets, dtypes, sizes; no overlapping or aliased tensors).
+    """
     folder = os.fspath(folder)
     cfg_path = os.path.join(folder, CONFIG_NAME)
     if not os.path.isfile(cfg_path):
         raise FileNotFoundError(f"{folder!r} is not a checkpoint folder: no {CONFIG_NAME}")
-    with open(cfg_path, encoding="utf-8") as f:
-        hf_config = json.load(f)
+    hf_config = read_json(cfg_path, CONFIG_NAME, max_bytes=MAX_CONFIG_BYTES)
     single, index = os.path.join(folder, WEIGHTS_NAME), os.path.join(folder, INDEX_NAME)
     if os.path.isfile(single):
         state, _ = load_file(single)
     elif os.path.isfile(index):
-        with open(index, encoding="utf-8") as f:
-            shards = sorted(set(json.load(f)["weight_map"].values()))
         state = {}
-        for shard in shards:
-            state.update(load_file(os.path.join(folder, shard))[0])
+        for shard in _shards(folder, index):
+            part, _ = load_file(os.path.join(folder, shard))
+            twice = sorted(set(part) & set(state))
+            if twice:
+                raise ValueError(f"{folder!r}: tensors {twice[:5]} appear in more than one shard")
+            state.update(part)
     else:
         present = sorted(os.listdir(folder))
         raise FileNotFoundError(
@@ -111,10 +120,51 @@ def read_folder(folder):
     return hf_config, state
 
 
-def write_folder(folder, hf_config, state):
-    """Write config.json and model.safetensors (each atomically) into `folder`, creating it."""
+def _shards(folder, index):
+    """The shard file names of a ``model.safetensors.index.json``, each a file inside ``folder``."""
+    weight_map = read_json(index, INDEX_NAME).get("weight_map")
+    if not isinstance(weight_map, dict) or not weight_map:
+        raise ValueError(f"{index!r}: 'weight_map' must be a non-empty object {{tensor name: shard file}}")
+    root = os.path.realpath(folder)
+    shards = set()
+    for name, shard in weight_map.items():
+        if not isinstance(shard, str) or not shard.endswith(".safetensors"):
+            raise ValueError(f"{index!r}: tensor {name!r} maps to {shard!r}, expected a .safetensors file name")
+        path = os.path.realpath(os.path.join(root, shard))
+        if os.path.isabs(shard) or os.path.dirname(path) != root:
+            raise ValueError(f"{index!r}: shard {shard!r} of tensor {name!r} is not a file inside the "
+                             f"checkpoint folder; refusing to read outside it")
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{index!r}: shard {shard!r} of tensor {name!r} does not exist")
+        shards.add(shard)
+    return sorted(shards)
+
+
+def config_from_hf(config_cls, hf_config, folder):
+    """``config_cls.from_hf(hf_config)`` with any error naming the folder's config.json."""
+    try:
+        return config_cls.from_hf(hf_config)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"{os.path.join(os.fspath(folder), CONFIG_NAME)}: {e}") from None
+
+
+def special_token_ids(tokenizer):
+    """The bos/eos/pad token ids of ``tokenizer`` for config.json (Hugging Face ``generate`` stops at
+    eos_token_id and pads with pad_token_id)."""
+    return {"bos_token_id": tokenizer.bos_id, "eos_token_id": tokenizer.eos_id,
+            "pad_token_id": tokenizer.pad_id}
+
+
+def write_folder(folder, hf_config, state, tokenizer=None, framing=None):
+    """Write config.json and model.safetensors (each atomically) into `folder`, creating it.
+
+    With a ``tokenizer``, its files go beside them (``tokenizer.save(folder, framing)``: the Hugging
+    Face tokenizer.json among them) and config.json gets its bos/eos/pad token ids."""
     folder = os.fspath(folder)
     os.makedirs(folder, exist_ok=True)
+    if tokenizer is not None:
+        hf_config = {**hf_config, **special_token_ids(tokenizer)}
+        tokenizer.save(folder, framing=framing)
     save_file(state, os.path.join(folder, WEIGHTS_NAME), metadata={"format": "pt"})
     tmp = os.path.join(folder, "." + CONFIG_NAME + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
@@ -145,6 +195,9 @@ def _take(state, hf_key, shape, transpose, used):
     if hf_key not in state:
         return None
     arr = state[hf_key]
+    if arr.dtype.kind != "f":
+        raise ValueError(f"checkpoint tensor {hf_key!r} has dtype {arr.dtype}; a weight must be stored "
+                         f"as a float (F16, BF16, F32 or F64), not cast silently from integers or booleans")
     expected = tuple(shape[::-1]) if transpose else tuple(shape)
     if tuple(arr.shape) != expected:
         raise ValueError(

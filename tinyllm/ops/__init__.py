@@ -3,6 +3,12 @@
 Every ``*_forward`` returns ``(out, cache)``; every ``*_backward(dout, cache)`` returns the gradients
 of the forward's differentiable inputs in argument order. Nothing here imports the rest of tinyllm.
 
+Cache convention (the same in tinyllm.kernels.fused, the block and the models): a cache is a dict;
+a key holding an array is that array's symbol (``x``, ``x_hat``, ``rstd``, ``W``, ``A``, ``q``,
+``lse`` ...), and a key holding another op's cache is the name of that sub-layer, as in the
+parameter names (``ln_1``, ``attn``, ``ffn``, ``proj_q``, ``proj_o``, ``fc_1``, ``gelu``,
+``softmax``, ``matmul_softmax``). Each forward's docstring lists its cache keys and their shapes.
+
 | file          | equations                              |
 |---------------|----------------------------------------|
 | linear.py     | the projections of E3.1 and E3.4       |

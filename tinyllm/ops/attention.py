@@ -3,7 +3,7 @@
     A = softmax(Q K^T / sqrt(d))          (E3.2)     d = the key dimension of one head
     Attention(Q, K, V) = A V              (E3.3)
 
-This is the NumPy reference that every kernel backend must match (DESIGN.md, kernel contract). It
+This is the NumPy reference that every kernel backend must match (docs/KERNELS.md, the kernel contract). It
 keeps the full (Tq, Tk) matrix A for the backward pass; the compiled backends recompute it instead.
 
 Masks (S3) set a score to -inf before the softmax, so its weight is exactly 0:
@@ -11,7 +11,9 @@ Masks (S3) set a score to -inf before the softmax, so its weight is exactly 0:
   is the usual "no peeking at the future"; with a KV cache or a learned prefix (Tk > Tq) the extra
   keys come first and every query sees them.
 - key_mask (B, Tk) bool, True = keep: padding keys are hidden from every query.
-A row with no visible key at all gives weights 0 and output 0 (never NaN).
+A row with no visible key at all gives weights 0 and output 0 (never NaN). A NaN among a row's
+visible scores (a NaN in q, or in a key that row sees) makes that whole row NaN: NaN in, NaN out.
+Empty sizes (B, H, Tq, Tk, D or Dv of 0) are refused with a ValueError.
 """
 
 import math
@@ -50,11 +52,16 @@ def check_attention_inputs(q, k, v=None, key_mask=None):
         raise ValueError(f"attention: q {q.shape} and k {k.shape} must agree in B, H and D")
     if q.shape[3] == 0:
         raise ValueError(f"attention: the head dimension D must be at least 1, got q {q.shape}")
+    if 0 in q.shape[:3] or k.shape[2] == 0:
+        raise ValueError(f"attention: empty inputs are not supported; B, H, Tq and Tk must be at least 1, "
+                         f"got q {q.shape} and k {k.shape}")
     if v is not None:
         check_float("v", v)
         check_same_dtype(q=q, v=v)
         if v.ndim != 4 or v.shape[:3] != k.shape[:3]:
             raise ValueError(f"attention: v must be (B, H, Tk, Dv) matching k {k.shape}, got {v.shape}")
+        if v.shape[3] == 0:
+            raise ValueError(f"attention: the value dimension Dv must be at least 1, got v {v.shape}")
     if key_mask is not None:
         key_mask = np.asarray(key_mask)
         if key_mask.dtype != np.bool_:
@@ -70,6 +77,7 @@ def matmul_softmax_forward(q, k, causal=False, key_mask=None, scale=None):
 
     q: (B, H, Tq, D)   k: (B, H, Tk, D)   key_mask: (B, Tk) bool or None   ->   A: (B, H, Tq, Tk)
     scale defaults to 1/sqrt(D). Compiled backends fuse the product, the mask and the softmax.
+    cache: q, k, scale, softmax (the softmax's cache: y = A).
     """
     return _matmul_softmax(q, k, causal, check_attention_inputs(q, k, key_mask=key_mask), scale)
 
@@ -83,8 +91,8 @@ def _matmul_softmax(q, k, causal, key_mask, scale):
     allowed = attention_mask(B, Tq, Tk, causal, key_mask)
     if allowed is not None:
         S = np.where(allowed, S, q.dtype.type(-np.inf))
-    A, sm_cache = softmax_forward(S)                              # masked rows -> 0 (S1)
-    return A, {"q": q, "k": k, "scale": scale, "sm": sm_cache}
+    A, c_softmax = softmax_forward(S)                             # masked rows -> 0 (S1)
+    return A, {"q": q, "k": k, "scale": scale, "softmax": c_softmax}
 
 
 def matmul_softmax_backward(dA, cache):
@@ -94,7 +102,7 @@ def matmul_softmax_backward(dA, cache):
     there and no gradient leaks through a mask.
     """
     q, k, scale = cache["q"], cache["k"], cache["scale"]
-    dS = softmax_backward(dA, cache["sm"]) * q.dtype.type(scale)  # (B, H, Tq, Tk)
+    dS = softmax_backward(dA, cache["softmax"]) * q.dtype.type(scale)  # (B, H, Tq, Tk)
     dq = dS @ k                                                   # (B, H, Tq, D)
     dk = dS.swapaxes(-1, -2) @ q                                  # (B, H, Tk, D)
     return dq, dk
@@ -104,12 +112,13 @@ def attention_forward(q, k, v, causal=False, key_mask=None, scale=None):
     """Attention(Q, K, V) = softmax(Q K^T / sqrt(d)) V. Implements E3.2 and E3.3 with the masks of S3.
 
     q: (B, H, Tq, D)   k: (B, H, Tk, D)   v: (B, H, Tk, Dv)   key_mask: (B, Tk) bool, True = keep
-    ->  out: (B, H, Tq, Dv); cache["A"] is the (B, H, Tq, Tk) weight matrix.
+    ->  out: (B, H, Tq, Dv); cache: A (B, H, Tq, Tk) the weights, v, and matmul_softmax (the cache
+    of E3.2: q, k, scale, softmax).
     """
     key_mask = check_attention_inputs(q, k, v, key_mask)
-    A, ms_cache = _matmul_softmax(q, k, causal, key_mask, scale)   # (B, H, Tq, Tk)   E3.2
-    out = A @ v                                                           # (B, H, Tq, Dv)   E3.3
-    return out, {"A": A, "v": v, "ms": ms_cache}
+    A, c_ms = _matmul_softmax(q, k, causal, key_mask, scale)      # (B, H, Tq, Tk)   E3.2
+    out = A @ v                                                   # (B, H, Tq, Dv)   E3.3
+    return out, {"A": A, "v": v, "matmul_softmax": c_ms}
 
 
 def attention_backward(dout, cache):
@@ -122,5 +131,5 @@ def attention_backward(dout, cache):
     A, v = cache["A"], cache["v"]
     dA = dout @ v.swapaxes(-1, -2)                # (B, H, Tq, Tk)
     dv = A.swapaxes(-1, -2) @ dout                # (B, H, Tk, Dv)
-    dq, dk = matmul_softmax_backward(dA, cache["ms"])
+    dq, dk = matmul_softmax_backward(dA, cache["matmul_softmax"])
     return dq, dk, dv

@@ -9,11 +9,12 @@ def ffn_forward(x, W_1, b_1, W_2, b_2, approximate="tanh"):
 
     x: (B, T, C)   W_1: (C, F)   b_1: (F,)   W_2: (F, C)   b_2: (C,)   ->   y: (B, T, C)
     approximate: "tanh" (GPT-2) or "none" (BERT's exact erf GELU), see S5.
+    cache: fc_1, gelu, fc_2 (the caches of the first linear, the GELU and the second linear).
     """
-    h, cache_1 = linear_forward(x, W_1, b_1)        # (B, T, F)
-    g, cache_g = gelu_forward(h, approximate)       # (B, T, F)   S5
-    y, cache_2 = linear_forward(g, W_2, b_2)        # (B, T, C)
-    return y, (cache_1, cache_g, cache_2)
+    h, c_1 = linear_forward(x, W_1, b_1)            # (B, T, F)
+    g, c_g = gelu_forward(h, approximate)           # (B, T, F)   S5
+    y, c_2 = linear_forward(g, W_2, b_2)            # (B, T, C)
+    return y, {"fc_1": c_1, "gelu": c_g, "fc_2": c_2}
 
 
 def ffn_backward(dy, cache, need_dW=True):
@@ -22,8 +23,7 @@ def ffn_backward(dy, cache, need_dW=True):
     dy: (B, T, C) -> dx (B, T, C), dW_1 (C, F), db_1 (F,), dW_2 (F, C), db_2 (C,)
     need_dW=False returns None for the four parameter gradients (a frozen FFN).
     """
-    cache_1, cache_g, cache_2 = cache
-    dg, dW_2, db_2 = linear_backward(dy, cache_2, need_dW)
-    dh = gelu_backward(dg, cache_g)
-    dx, dW_1, db_1 = linear_backward(dh, cache_1, need_dW)
+    dg, dW_2, db_2 = linear_backward(dy, cache["fc_2"], need_dW)
+    dh = gelu_backward(dg, cache["gelu"])
+    dx, dW_1, db_1 = linear_backward(dh, cache["fc_1"], need_dW)
     return dx, dW_1, db_1, dW_2, db_2

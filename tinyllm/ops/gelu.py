@@ -7,22 +7,13 @@ import numpy as np
 from tinyllm.ops._checks import check_float
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-_erf_ufunc = None
-
-
-def _erf(z):
-    return math.erf(z)
+_erf_object = np.frompyfunc(math.erf, 1, 1)   # math.erf on every element (NumPy has no erf)
 
 
 def _erf_array(x):
-    """Element-wise erf in x's dtype (NumPy has none). A Numba ufunc over ``math.erf``, built on
-    first use: exact like C's erf and as fast as a NumPy ufunc."""
-    global _erf_ufunc
-    if _erf_ufunc is None:
-        import numba
-
-        _erf_ufunc = numba.vectorize(["float32(float32)", "float64(float64)"], cache=True)(_erf)
-    return _erf_ufunc(x)
+    """Element-wise erf in x's dtype: C's erf through ``math.erf``, exact but one Python call per
+    element. The fast path (tinyllm.kernels.fused) calls C's erf directly."""
+    return np.asarray(_erf_object(x), dtype=x.dtype)
 
 
 def gelu_forward(x, approximate="tanh"):

@@ -19,7 +19,9 @@ from tinyllm.ops.softmax import log_softmax_forward
 IGNORE_INDEX = -100
 
 
-def _check_targets(logits, targets, ignore_index):
+def check_targets(logits, targets, ignore_index):
+    """Raise TypeError/ValueError unless logits (..., V) float and targets (...) int in [0, V) or
+    ignore_index (shared with the fused kernels in tinyllm.kernels.fused)."""
     check_float("logits", logits)
     check_int("targets", targets)
     if logits.shape[:-1] != targets.shape:
@@ -39,7 +41,7 @@ def cross_entropy_forward(logits, targets, ignore_index=IGNORE_INDEX):
     Returns the scalar mean NLL (0.0 when every position is ignored) and a cache.
     Only the kept rows go through the log-softmax, which matters for E3.7 where ~85% are ignored.
     """
-    _check_targets(logits, targets, ignore_index)
+    check_targets(logits, targets, ignore_index)
     V = logits.shape[-1]
     z = logits.reshape(-1, V)                              # (N, V)
     y = targets.reshape(-1)                                # (N,)
@@ -106,7 +108,7 @@ def sequence_log_likelihood(logits, targets, ignore_index=IGNORE_INDEX):
     logits: (B, T, V)   targets: (B, T) int   ->   (B,) summed log-probabilities of the targets.
     Prompt scoring (S11) uses it to compare label words by their likelihood.
     """
-    _check_targets(logits, targets, ignore_index)
+    check_targets(logits, targets, ignore_index)
     logp, _ = log_softmax_forward(logits)                  # (B, T, V)
     keep = targets != ignore_index
     picked = np.take_along_axis(logp, np.where(keep, targets, 0)[..., None], axis=-1)[..., 0]

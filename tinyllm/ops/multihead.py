@@ -38,14 +38,16 @@ def multihead_attention_forward(x, W_Q, b_Q, W_K, b_K, W_V, b_V, W_O, b_O, n_hea
              call's own (a KV cache during generation, or a learned prefix, S12).
     key_mask: (B, P + T) bool, True = keep.   kernel: an object with attention_forward/backward
              (default: the NumPy reference ``tinyllm.ops.attention``).
-    Returns y (B, T, C) and a cache; cache["present"] = (k, v), each (B, H, P + T, D).
+    Returns y (B, T, C) and the cache: proj_q, proj_k, proj_v, proj_o (the linear caches of W_Q,
+    W_K, W_V, W_O), attn (the kernel's cache), kernel, n_head, P, and present = (k, v), each
+    (B, H, P + T, D).
     """
     if x.ndim != 3:
         raise ValueError(f"multihead attention: x must be (B, T, C), got shape {x.shape}")
     kernel = _reference_attention if kernel is None else kernel
-    Q, cache_q = linear_forward(x, W_Q, b_Q)               # (B, T, C)       E3.1
-    K, cache_k = linear_forward(x, W_K, b_K)               # (B, T, C)
-    V, cache_v = linear_forward(x, W_V, b_V)               # (B, T, C)
+    Q, c_q = linear_forward(x, W_Q, b_Q)                   # (B, T, C)       E3.1
+    K, c_k = linear_forward(x, W_K, b_K)                   # (B, T, C)
+    V, c_v = linear_forward(x, W_V, b_V)                   # (B, T, C)
     q = split_heads(Q, n_head)                             # (B, H, T, D)
     k = split_heads(K, n_head)
     v = split_heads(V, n_head)
@@ -58,10 +60,10 @@ def multihead_attention_forward(x, W_Q, b_Q, W_K, b_K, W_V, b_V, W_O, b_O, n_hea
         P = k_past.shape[2]
         k = np.concatenate([k_past, k], axis=2)            # (B, H, P + T, D)
         v = np.concatenate([v_past, v], axis=2)
-    heads, cache_att = kernel.attention_forward(q, k, v, causal=causal, key_mask=key_mask)  # E3.5
+    heads, c_attn = kernel.attention_forward(q, k, v, causal=causal, key_mask=key_mask)  # E3.5
     concat = merge_heads(heads)                            # (B, T, C)       Concat(head_1..h)
-    y, cache_o = linear_forward(concat, W_O, b_O)          # (B, T, C)       E3.4
-    cache = {"q": cache_q, "k": cache_k, "v": cache_v, "o": cache_o, "att": cache_att,
+    y, c_o = linear_forward(concat, W_O, b_O)              # (B, T, C)       E3.4
+    cache = {"proj_q": c_q, "proj_k": c_k, "proj_v": c_v, "proj_o": c_o, "attn": c_attn,
              "kernel": kernel, "n_head": n_head, "P": P, "present": (k, v)}
     return y, cache
 
@@ -74,16 +76,16 @@ def multihead_attention_backward(dy, cache, need_dW=True):
     need_dW=False leaves the eight parameter gradients None (frozen weights, e.g. under a prefix, S12).
     """
     H, P = cache["n_head"], cache["P"]
-    dconcat, dW_O, db_O = linear_backward(dy, cache["o"], need_dW)          # E3.4
+    dconcat, dW_O, db_O = linear_backward(dy, cache["proj_o"], need_dW)          # E3.4
     dheads = split_heads(dconcat, H)                                        # (B, H, T, D)
-    dq, dk, dv = cache["kernel"].attention_backward(dheads, cache["att"])   # E3.5 (E3.2, E3.3)
+    dq, dk, dv = cache["kernel"].attention_backward(dheads, cache["attn"])   # E3.5 (E3.2, E3.3)
     dpast_k = dpast_v = None
     if P:
         dpast_k, dk = dk[:, :, :P], dk[:, :, P:]
         dpast_v, dv = dv[:, :, :P], dv[:, :, P:]
-    dxq, dW_Q, db_Q = linear_backward(merge_heads(dq), cache["q"], need_dW)  # E3.1
-    dxk, dW_K, db_K = linear_backward(merge_heads(dk), cache["k"], need_dW)
-    dxv, dW_V, db_V = linear_backward(merge_heads(dv), cache["v"], need_dW)
+    dxq, dW_Q, db_Q = linear_backward(merge_heads(dq), cache["proj_q"], need_dW)  # E3.1
+    dxk, dW_K, db_K = linear_backward(merge_heads(dk), cache["proj_k"], need_dW)
+    dxv, dW_V, db_V = linear_backward(merge_heads(dv), cache["proj_v"], need_dW)
     return {"dx": dxq + dxk + dxv,
             "dW_Q": dW_Q, "db_Q": db_Q, "dW_K": dW_K, "db_K": db_K,
             "dW_V": dW_V, "db_V": db_V, "dW_O": dW_O, "db_O": db_O,

@@ -11,18 +11,27 @@ import numpy as np
 from tinyllm.ops._checks import check_float
 
 
+def check_rows(name, x):
+    """A softmax needs at least one axis and at least one entry along the last one."""
+    if x.ndim == 0 or x.shape[-1] == 0:
+        raise ValueError(f"{name}: softmax runs over the last axis, which must hold at least one entry; "
+                         f"got shape {x.shape}")
+
+
 def softmax_forward(x):
     """Row softmax over the last axis. Implements S1 (and the softmax of E3.2).
 
-    x: (..., N) float32/float64, may contain -inf (masked entries).
-    Returns y (..., N) and a cache for ``softmax_backward``. Rows that are entirely -inf give 0.
+    x: (..., N) float32/float64, N >= 1, may contain -inf (masked entries).
+    Returns y (..., N) and a cache for ``softmax_backward``. Rows that are entirely -inf give 0;
+    a row with a NaN gives NaN.
     """
     check_float("x", x)
+    check_rows("x", x)
     m = np.max(x, axis=-1, keepdims=True)                 # (..., 1)
     m = np.where(np.isfinite(m), m, 0.0).astype(x.dtype)  # an all -inf row keeps exp(-inf) = 0
     e = np.exp(x - m)                                     # (..., N)
     s = np.sum(e, axis=-1, keepdims=True)                 # (..., 1)
-    y = e / np.where(s > 0, s, 1.0).astype(x.dtype)
+    y = e / np.where(s == 0, 1.0, s).astype(x.dtype)     # a NaN sum keeps the whole row NaN
     return y, {"y": y}
 
 
@@ -41,6 +50,7 @@ def log_softmax_forward(x):
     x: (..., N). Returns log p (..., N); the cache keeps p = softmax(x) for the backward.
     """
     check_float("x", x)
+    check_rows("x", x)
     m = np.max(x, axis=-1, keepdims=True)
     m = np.where(np.isfinite(m), m, 0.0).astype(x.dtype)
     shifted = x - m

@@ -47,9 +47,12 @@ class PromptModel:
     """
 
     def __init__(self, model, tokenizer, template, verbalizer, peft=None, seed=0, batch_size=32):
+        if hasattr(model, "num_labels"):
+            raise TypeError(f"model must be a language model (GPT or BERT with its MLM head), not a classifier "
+                            f"({type(model).__name__}): prompts score label words with the LM head")
         if isinstance(model, GPT):
             self.kind = "gpt"
-        elif isinstance(model, BERT) and type(model).__name__ == "BERT":
+        elif isinstance(model, BERT):
             model._require_head("PromptModel")
             self.kind = "bert"
         else:
@@ -88,6 +91,7 @@ class PromptModel:
         self.n_soft, self.n_trig = n_soft, len(self.trigger_ids)
         self.n_virtual = (self.peft.num_virtual_tokens
                           if self.peft is not None and self.peft.kind == "embeds" and not self._peft_in_slots else 0)
+        self._has_prefix = self.peft is not None and self.peft.kind == "past_kv"
         self.frozen = bool(self.prompt_params)
         if not self.frozen:
             self.prompt_params = model.params                  # PET: the model's weights train
@@ -157,6 +161,27 @@ class PromptModel:
         try:
             out = [self._scores(inputs[i:i + self.batch_size], demonstrations)[0]
                    for i in range(0, len(inputs), self.batch_size)]
+        finally:
+            self.model.training = training
+        return np.concatenate(out)
+
+    def answer_log_probs(self, texts, demonstrations=None):
+        """log P(w | t(x)) of every vocabulary token w at the answer slot (its first token) -> (N, V),
+        in evaluation mode: what label_search ranks words by."""
+        inputs = self._inputs(texts)
+        demo = self._demo_ids(demonstrations)
+        training, self.model.training = self.model.training, False
+        out = []
+        try:
+            for i in range(0, len(inputs), self.batch_size):
+                rows, at = [], []
+                for n, fields in enumerate(inputs[i:i + self.batch_size]):
+                    r, t = self._example_rows(fields, demo, f"texts[{i + n}]", words=[[0]])
+                    at.append((len(rows), t[0][1]))
+                    rows.extend(r)
+                codes, attn = self._pad(rows)
+                logits, _ = self._model_forward(codes, attn, np.asarray(at, np.int64))
+                out.append(_log_softmax(logits))
         finally:
             self.model.training = training
         return np.concatenate(out)
@@ -308,9 +333,9 @@ class PromptModel:
                              "shorten the template or the other fields")
         return {**fields, f: fields[f][:(max_len - rest) // occ]}
 
-    def _example_rows(self, fields, demo_ids, where):
+    def _example_rows(self, fields, demo_ids, where, words=None):
         """Rows (token-code lists) and terms (row, time, token, word) of one example (S11)."""
-        words = [w for ids in self.verbalizer.word_ids for w in ids]
+        words = words or [w for ids in self.verbalizer.word_ids for w in ids]
         K = max(len(w) for w in words)
         virt = self._virtual()
         if self.kind == "gpt":
@@ -378,12 +403,7 @@ class PromptModel:
             r, t = self._example_rows(fields, demo, f"texts[{n}]")
             terms.extend((len(rows) + a, b, v, w, n) for a, b, v, w in t)
             rows.extend(r)
-        R, T = len(rows), max(len(r) for r in rows)
-        codes = np.full((R, T), self.tokenizer.pad_id or 0, np.int64)
-        attn = np.zeros((R, T), np.int64)
-        for r, row in enumerate(rows):
-            codes[r, :len(row)] = row
-            attn[r, :len(row)] = 1
+        codes, attn = self._pad(rows)
         terms = np.asarray(terms, np.int64)                                # (n_terms, 5)
         pairs, pair_of_term = np.unique(terms[:, :2], axis=0, return_inverse=True)
         pair_of_term = pair_of_term.reshape(-1)
@@ -395,6 +415,16 @@ class PromptModel:
         np.add.at(word_scores, (terms[:, 4], terms[:, 3]), term_lp)        # chain rule sum over k
         S, weights = self.verbalizer.combine_forward(word_scores)
         return S, (fcache, logp, terms, pair_of_term, weights)
+
+    def _pad(self, rows):
+        """Rows of token codes -> codes (R, T) right-padded, attention_mask (R, T)."""
+        R, T = len(rows), max(len(r) for r in rows)
+        codes = np.full((R, T), self.tokenizer.pad_id or 0, np.int64)
+        attn = np.zeros((R, T), np.int64)
+        for r, row in enumerate(rows):
+            codes[r, :len(row)] = row
+            attn[r, :len(row)] = 1
+        return codes, attn
 
     def _scores_backward(self, dS, cache):
         fcache, logp, terms, pair_of_term, weights = cache
@@ -432,7 +462,7 @@ class PromptModel:
             sel = src >= 0
             embeds[sel] = X[src[sel]]
         past_kv, pcache = None, None
-        if self.peft is not None and self.peft.kind == "past_kv":
+        if self._has_prefix:
             prefix, pcache = self.peft.forward()
             past_kv = [(np.repeat(k, len(codes), axis=0), np.repeat(v, len(codes), axis=0)) for k, v in prefix]
         rng = self._rng if model.training else None
@@ -449,7 +479,7 @@ class PromptModel:
         mcache, src, has_embeds, xcache, pcache = fcache
         if not self.frozen:
             return self.model.backward(dlogits, mcache, None)
-        wrt = (["inputs_embeds"] if has_embeds else []) + (["past_kv"] if pcache is not None else [])
+        wrt = (["inputs_embeds"] if has_embeds else []) + (["past_kv"] if self._has_prefix else [])
         g = self.model.backward(dlogits, mcache, wrt)
         grads = {}
         if has_embeds:
@@ -465,7 +495,7 @@ class PromptModel:
                 grads[TRIGGER] = dX[self.n_soft:self.n_soft + self.n_trig]
             if self.n_virtual:
                 grads.update(self.peft.backward(dX[self.n_soft + self.n_trig:], xcache))
-        if pcache is not None:
+        if self._has_prefix:
             dprefix = [(dk.sum(axis=0, keepdims=True), dv.sum(axis=0, keepdims=True)) for dk, dv in g["past_kv"]]
             grads.update(self.peft.backward(dprefix, pcache))
         return grads

@@ -158,7 +158,7 @@ def encode_strict(tokenizer, text, where):
     ids = encode_text(tokenizer, text)
     unk = tokenizer.unk_id
     if unk is not None and unk in ids and "[UNK]" not in text:
-        bad = [w for w in text.split() if unk in encode_text(tokenizer, w)]
+        bad = list(dict.fromkeys(w for w in text.split() if unk in encode_text(tokenizer, w)))
         raise ValueError(f"{where}: {', '.join(repr(w) for w in bad) or repr(text)} not in the tokenizer's "
                          "vocabulary (it would become [UNK]); use words the model knows")
     return ids

@@ -3,7 +3,8 @@
 A checkpoint is a folder:
 
     config.json, model.safetensors   the model (``save_pretrained``; loads with ``GPT.from_pretrained``)
-    tokenizer.json                   the tokenizer (``tokenizer.save``; loads with ``load_tokenizer``)
+    tinyllm_tokenizer.json           the tokenizer (``tokenizer.save``; loads with ``load_tokenizer``)
+    tokenizer.json, tokenizer_config.json   the same tokenizer for Hugging Face (AutoTokenizer)
     optimizer.npz                    every optimizer moment, keyed ``<param>::<slot>``
     trainer_state.json               step, optimizer header, RNG and data-iterator state, history
 
@@ -25,6 +26,8 @@ import numpy as np
 STATE_FILE = "trainer_state.json"
 OPTIMIZER_FILE = "optimizer.npz"
 TOKENIZER_FILE = "tokenizer.json"
+# what ``tokenizer.save(folder)`` writes: tinyllm's format and the Hugging Face pair
+TOKENIZER_FILES = ("tinyllm_tokenizer.json", TOKENIZER_FILE, "tokenizer_config.json")
 STATE_KEYS = ("step", "dtype", "rng", "data", "history", "evals", "best_val_loss", "best_step",
               "bad_evals", "last_loss", "tokens_seen", "train_time")
 
@@ -114,9 +117,7 @@ def save_checkpoint(folder, model, tokenizer=None, optimizer=None, state=None):
     """Atomically write model, tokenizer, optimizer moments and ``state`` (a JSON-able dict) to ``folder``."""
 
     def write(tmp):
-        model.save_pretrained(tmp)
-        if tokenizer is not None:
-            tokenizer.save(str(tmp / TOKENIZER_FILE))
+        model.save_pretrained(tmp, tokenizer=tokenizer)
         full_state = dict(state or {})
         if optimizer is not None:
             header, arrays = optimizer.flat_state()

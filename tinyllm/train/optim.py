@@ -15,7 +15,11 @@ Weight decay is decoupled (AdamW) and applied only to weight matrices: biases an
 and biases (all 1-D) are never decayed, and embedding tables only when ``decay_embeddings=True``.
 """
 
+import math
+
 import numpy as np
+
+from tinyllm.kernels import fused
 
 # Substrings that mark an embedding table in a parameter name (token, position and segment tables).
 EMBEDDING_MARKERS = ("wte", "wpe", "emb", "tok_", "pos_", "seg_", "token_type")
@@ -77,9 +81,24 @@ def adam_rule(p, g, state, lr, t, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay
     bc2 = 1.0 - beta2 ** t
     if weight_decay and decoupled:
         p *= 1.0 - lr * weight_decay
-    denom = np.sqrt(v) / np.sqrt(bc2)
+    denom = np.sqrt(v) / math.sqrt(bc2)      # math.sqrt: a Python float keeps float32 temporaries float32
     denom += eps
     p -= (lr / bc1) * (m / denom)
+
+
+def adam_rule_fused(p, g, state, lr, t, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
+                    decoupled=True):
+    """``adam_rule`` as one C loop over the parameter (csrc/fused.c): each entry of p, m and v is
+    read and written once, with no temporaries. Same arithmetic; falls back to ``adam_rule`` when
+    the extension is missing, the reference path is selected, or an array is not contiguous."""
+    m = state.setdefault("m", np.zeros_like(p))
+    v = state.setdefault("v", np.zeros_like(p))
+    flat = all(a.flags.c_contiguous and a.dtype == p.dtype for a in (p, m, v))
+    if not (flat and g.dtype == p.dtype and fused.enabled()):
+        return adam_rule(p, g, state, lr, t, beta1, beta2, eps, weight_decay, decoupled)
+    fused.adamw_step(p.reshape(-1), np.ascontiguousarray(g).reshape(-1), m.reshape(-1), v.reshape(-1),
+                     lr, beta1, beta2, eps, weight_decay, 1.0 - beta1 ** t, 1.0 - beta2 ** t,
+                     decoupled)
 
 
 class Optimizer:
@@ -196,7 +215,7 @@ class SGD(Optimizer):
 class Adam(Optimizer):
     """Adam (S9) with bias correction; weight decay, if any, is the coupled L2 kind."""
 
-    rule = staticmethod(adam_rule)
+    rule = staticmethod(adam_rule_fused)
     decoupled = False
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,

@@ -10,7 +10,7 @@
 
 Output folder (``out_dir``):
 
-    config.json, model.safetensors, tokenizer.json   the best model (lowest validation loss)
+    config.json, model.safetensors, tokenizer files  the best model (lowest validation loss)
     checkpoints/latest/, checkpoints/best/           full checkpoints (tinyllm.train.checkpoint)
     metrics.json, loss_curve.png                     the history and its plot
 
@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from tinyllm.train.checkpoint import (
-    TOKENIZER_FILE,
+    TOKENIZER_FILES,
     CheckpointError,
     atomic_copy_file,
     atomic_write_file,
@@ -46,7 +46,7 @@ from tinyllm.train.optim import SGD, Adam, AdamW
 from tinyllm.train.progress import ProgressBar
 from tinyllm.train.schedule import make_schedule
 
-MODEL_FILES = ("config.json", "model.safetensors", TOKENIZER_FILE)
+MODEL_FILES = ("config.json", "model.safetensors") + TOKENIZER_FILES
 
 
 @dataclass
@@ -284,6 +284,21 @@ class Trainer:
         optimizer at the scheduled rate. Returns (loss, grad_norm, tokens); does not update when
         the loss or the gradient is not finite."""
         cfg = self.config
+        loss, total, tokens = self.gradients()
+        if not math.isfinite(loss):
+            return loss, float("nan"), tokens
+        norm = clip_grad_norm(total, cfg.grad_clip) if cfg.grad_clip > 0 else global_norm(total)
+        if not math.isfinite(norm):
+            return loss, norm, tokens
+        self.optimizer.step(total, lr=self.schedule(self.step))
+        self.step += 1
+        return loss, norm, tokens
+
+    def gradients(self):
+        """The update's mean loss and gradients over ``accum_steps`` micro-batches, and the tokens
+        read: (loss, grads, tokens). ``tinyllm.distributed`` overrides it to shard each batch over
+        MPI ranks and all-reduce the result."""
+        cfg = self.config
         total, loss_sum, tokens = None, 0.0, 0
         for _ in range(cfg.accum_steps):
             batch = self.train_data.next_batch()
@@ -298,19 +313,11 @@ class Trainer:
         if cfg.accum_steps > 1:
             for g in total.values():
                 g *= g.dtype.type(1.0 / cfg.accum_steps)
-        loss = loss_sum / cfg.accum_steps
-        if not math.isfinite(loss):
-            return loss, float("nan"), tokens
-        norm = clip_grad_norm(total, cfg.grad_clip) if cfg.grad_clip > 0 else global_norm(total)
-        if not math.isfinite(norm):
-            return loss, norm, tokens
-        self.optimizer.step(total, lr=self.schedule(self.step))
-        self.step += 1
-        return loss, norm, tokens
+        return loss_sum / cfg.accum_steps, total, tokens
 
     def run_eval(self):
         """Evaluate on the validation batches, record the result, save best/latest checkpoints."""
-        m = evaluate(self.model, self.val_batches)
+        m = self.evaluate_val()
         record = {"step": self.step, "val_loss": m["loss"], "val_ppl": m["ppl"],
                   "val_accuracy": m["accuracy"], "val_tokens": m["tokens"]}
         self.evals.append(record)
@@ -325,6 +332,10 @@ class Trainer:
         if improved:
             self.save("best")
         return record
+
+    def evaluate_val(self):
+        """Validation metrics over ``val_batches`` (``tinyllm.distributed`` splits them over ranks)."""
+        return evaluate(self.model, self.val_batches)
 
     def _sigint(self, signum, frame):
         if self._stop:                      # second Ctrl-C: stop right now

@@ -1,0 +1,83 @@
+"""The process-wide policy of a training run: who owns the cores, and memory that stays mapped.
+
+A training step alternates BLAS matmuls (OpenBLAS's thread pool) with C kernels (OpenMP's pool) on
+the same cores. Left alone, the two fight: OpenBLAS's workers spin for up to ~0.1 s after each
+matmul, and an OpenMP kernel that starts meanwhile shares the cores with them (a 3 ms attention
+kernel took 8-10 ms right after a matmul). The policy here:
+
+- one thread count N for both pools (``--threads``; 1 by default, since extra threads that wait for
+  a busy core slow a step down);
+- OpenBLAS's workers go to sleep right after a call (``OPENBLAS_THREAD_TIMEOUT=4``, its minimum:
+  2^4 cycles), and OpenMP's threads wait passively (``OMP_WAIT_POLICY=PASSIVE``), so whichever pool
+  runs next finds the cores free;
+- these variables are read when the libraries load, so ``configure_threads`` must run before NumPy
+  is imported (the CLI and the benchmarks do); later, it changes the pools' sizes through
+  threadpoolctl and says so.
+
+Memory: NumPy takes every large temporary (B*T*V logits, B*T*4C activations) fresh from the kernel
+with mmap and gives it back on free, so each step page-faults its whole working set again (~50,000
+faults and ~0.9 s of system time per step of the M benchmark model). ``keep_freed_memory`` tells
+glibc's allocator to serve large blocks from its heap and keep freed memory, so that the next step
+reuses the same pages: the allocator becomes the step's workspace. ``page_faults`` measures it.
+"""
+
+import os
+import sys
+
+_POLICY = {"OPENBLAS_THREAD_TIMEOUT": "4", "OMP_WAIT_POLICY": "PASSIVE"}
+_COUNTS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+def configure_threads(n=None):
+    """Set the thread policy (see the module docstring) for this process; returns the count N.
+
+    n: threads for BLAS and OpenMP alike; None keeps OMP_NUM_THREADS when set, else 1. Variables
+    the user set explicitly (OPENBLAS_THREAD_TIMEOUT, OMP_WAIT_POLICY) are kept. Call it before
+    NumPy is imported; if NumPy is already loaded the pool sizes are changed with threadpoolctl
+    (the timeout and wait policy then no longer apply).
+    """
+    if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
+        raise ValueError(f"threads: expected a positive int, got {n!r}")
+    count = str(n) if n is not None else os.environ.get("OMP_NUM_THREADS", "1")
+    for var in _COUNTS:
+        if n is not None:
+            os.environ[var] = count
+        else:
+            os.environ.setdefault(var, count)
+    for var, value in _POLICY.items():
+        os.environ.setdefault(var, value)
+    if "numpy" in sys.modules:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(int(count))
+    return int(count)
+
+
+def keep_freed_memory():
+    """Ask glibc's malloc to keep freed memory for reuse (no mmap for large blocks, no trimming).
+
+    Returns True when applied, False where the C library is not glibc (macOS, musl), where it is
+    a no-op. Process-wide and not undoable: call it in processes that train (the CLI does).
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError, TypeError):
+        return False
+    M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4                          # glibc's <malloc.h>
+    ok = mallopt(M_MMAP_MAX, 0) == 1                               # large blocks from the heap
+    ok = mallopt(M_TRIM_THRESHOLD, 2 ** 31 - 1) == 1 and ok        # never give the top back
+    return ok
+
+
+def page_faults():
+    """Minor + major page faults of this process so far (resource.getrusage); -1 without it."""
+    try:
+        import resource
+    except ImportError:
+        return -1
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_minflt + usage.ru_majflt
