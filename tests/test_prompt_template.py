@@ -102,3 +102,10 @@ def test_package_reexports_lazily():
     assert callable(P.PromptModel) and callable(P.calibrate) and callable(P.Demonstrations)
     with pytest.raises(AttributeError, match="no attribute"):
         P.nothing_here
+
+
+def test_package_names_are_the_functions_not_their_modules():
+    import tinyllm.prompt.autoprompt  # noqa: F401  (the submodule imported first must not shadow the function)
+    from tinyllm.prompt import autoprompt, fit
+
+    assert callable(autoprompt) and callable(fit)

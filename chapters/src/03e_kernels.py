@@ -22,6 +22,9 @@
 # 4. the compiled versions (C through Cython, Numba on the CPU, Numba CUDA), checked against the
 #    reference, with a small speed and memory comparison;
 # 5. how to read the C kernel next to the equations, and how to debug the Numba one.
+#
+# The contract all four backends keep (shapes, masks, NaN in → NaN out, tolerances) is written
+# out in `docs/KERNELS.md`.
 
 # %%
 import ctypes.util

@@ -10,23 +10,21 @@
 - ``parse_answer``, ``parse_fields``: step 4 (result parsing); ``evaluate``, ``aggregate``: step 5
 - ``tasks``: labelled tasks built from TinyWorld and real data
 
-Names are imported on first use, so ``import tinyllm.prompt`` is fast.
+The soft-prompt configs, parsing, metrics and tasks are imported on first use.
 """
 
 import importlib
 
+from tinyllm.prompt.autoprompt import autoprompt, label_search
+from tinyllm.prompt.calibration import calibrate
+from tinyllm.prompt.demonstrations import Demonstrations
+from tinyllm.prompt.pet import PETEnsemble, distill, fit
+from tinyllm.prompt.prompt_model import NonFiniteError, PromptModel
+from tinyllm.prompt.template import Template
+from tinyllm.prompt.verbalizer import Verbalizer
+
+# the other helpers' modules, imported on first use (the package imports without them)
 _LAZY = {
-    "Template": "template",
-    "Verbalizer": "verbalizer",
-    "PromptModel": "prompt_model",
-    "NonFiniteError": "prompt_model",
-    "Demonstrations": "demonstrations",
-    "calibrate": "calibration",
-    "fit": "pet",
-    "PETEnsemble": "pet",
-    "distill": "pet",
-    "autoprompt": "autoprompt",
-    "label_search": "autoprompt",
     "PromptTuningConfig": "peft",
     "PrefixTuningConfig": "peft",
     "PromptEncoderConfig": "peft",
@@ -40,10 +38,13 @@ _LAZY = {
 
 def __getattr__(name):
     if name in _LAZY:
-        return getattr(importlib.import_module(f"tinyllm.prompt.{_LAZY[name]}"), name)
+        value = getattr(importlib.import_module(f"tinyllm.prompt.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
     if name == "tasks":
         return importlib.import_module("tinyllm.prompt.tasks")
     raise AttributeError(f"module 'tinyllm.prompt' has no attribute {name!r}")
 
 
-__all__ = sorted(_LAZY) + ["tasks"]
+__all__ = sorted(["Template", "Verbalizer", "PromptModel", "NonFiniteError", "Demonstrations", "calibrate",
+                  "fit", "PETEnsemble", "distill", "autoprompt", "label_search", *_LAZY, "tasks"])

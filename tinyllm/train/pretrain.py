@@ -3,7 +3,8 @@
     1 corpus      TinyWorld (generated, with its entropy floor), a UTF-8 file/folder, or a fetched corpus
     2 vocabulary  TinyWorld's word list; a character vocabulary for other text
     3 encoding    ids, framed [BOS] text [EOS] (GPT) or [CLS] text [SEP] (BERT)
-    4 batches     one document per row (tinyllm.train.batches), masked by S10 for BERT
+    4 batches     one document per row (tinyllm.train.batches), masked by S10 for BERT; or, with
+                  ``pack=True``, documents packed into windows of ``max_len`` (long-context models)
     5 model       GPT or BERT with the recipe's sizes
     6 loss        E3.6 (GPT) or E3.7 (BERT)
     7 optimiser   AdamW with warm-up + cosine and global-norm clipping (S9)
@@ -68,6 +69,9 @@ class Recipe:
     n_train_docs: int = None
     n_val_docs: int = None
     mask_prob: float = 0.15
+    pack: bool = False                 # True: documents packed into max_len windows (TinyWorld only)
+    pack_mix: bool = False             # with pack: every other batch is one document per row
+    single_batch_size: int = None      # documents per one-document batch of pack_mix (default: DEFAULTS)
     seed: int = 0
     dtype: str = "float32"
     backend: str = None
@@ -80,6 +84,10 @@ class Recipe:
         for k, v in DEFAULTS[self.model].items():
             if values[k] is None:
                 values[k] = v
+        if values["single_batch_size"] is None:
+            values["single_batch_size"] = DEFAULTS[self.model]["batch_size"]
+        if values["pack_mix"] and not values["pack"]:
+            raise ValueError("pack_mix: mixes packed and one-document batches, so it needs pack=True")
         if self.preset is not None:
             preset = config_class(self.model).PRESETS.get(self.preset)
             if preset is None:
@@ -95,6 +103,8 @@ class Recipe:
                 raise ValueError(f"tokenizer: expected one of {KINDS}, got {self.tokenizer!r}")
         if self.vocab_size is not None and self.tokenizer is None:
             raise ValueError("vocab_size: give --tokenizer too (the vocabulary size of which tokenizer?)")
+        if not 0.0 < values["mask_prob"] <= 1.0:
+            raise ValueError(f"mask_prob: expected a share in (0, 1], got {values['mask_prob']!r}")
         if values["dtype"] not in ("float32", "float64"):
             raise ValueError(f"dtype: expected 'float32' or 'float64', got {values['dtype']!r}")
         return Recipe(**values)
@@ -198,18 +208,48 @@ def frame(docs, tokenizer, model):
 
 
 def build_batches(recipe, corpus):
-    """(training batch source, fixed validation batches) for the recipe's model (step 4)."""
-    from tinyllm.train.batches import DocumentBatches, MaskedLMBatches, WindowBatches
+    """(training batch source, fixed validation batches) for the recipe's model (step 4).
+
+    With ``recipe.pack`` the training rows are packed documents (``PackedCausalBatches``: [BOS] doc
+    [EOS] [BOS] doc ... cut into ``max_len`` windows; ``PackedMaskedLMBatches``: [CLS] doc [SEP] doc
+    [SEP] ..., whole documents) and ``batch_size`` counts rows of up to ``max_len`` tokens; with
+    ``recipe.pack_mix`` every other batch is instead ``single_batch_size`` documents, one per row
+    (``AlternatingBatches``). A GPT is still validated one document per row, so its loss stays
+    comparable with the entropy floor; a BERT is validated on packed rows.
+    """
+    from tinyllm.train.batches import (AlternatingBatches, DocumentBatches, MaskedLMBatches,
+                                       PackedCausalBatches, PackedMaskedLMBatches, WindowBatches)
 
     tok, B, T = corpus.tokenizer, recipe.batch_size, recipe.max_len
     if corpus.stream:
         if recipe.model != "gpt":
             raise ValueError("corpus: BERT pre-training needs documents; use --corpus tinyworld")
+        if recipe.pack:
+            raise ValueError(f"pack: packing needs a corpus of documents; {recipe.corpus!r} is one stream "
+                             f"(already cut into windows); drop --pack or use --corpus tinyworld")
         train = WindowBatches(corpus.train_docs[0], B, T, seed=recipe.seed)
         val = WindowBatches(corpus.val_docs[0], B, T, seed=recipe.seed).fixed_batches(8)
         return train, val
     docs_train = frame(corpus.train_docs, tok, recipe.model)
     docs_val = frame(corpus.val_docs, tok, recipe.model)
+    if recipe.pack and recipe.model == "gpt":
+        train = PackedCausalBatches(docs_train, B, pad_id=tok.pad_id, max_len=T, seed=recipe.seed)
+        if recipe.pack_mix:
+            single = DocumentBatches(docs_train, recipe.single_batch_size, pad_id=tok.pad_id, max_len=T,
+                                     seed=recipe.seed + 2)
+            train = AlternatingBatches([single, train])
+        val = DocumentBatches(docs_val, B, pad_id=tok.pad_id, max_len=T).fixed_batches()
+        return train, val
+    if recipe.pack:
+        train = PackedMaskedLMBatches(docs_train, B, tok, max_len=T, mask_prob=recipe.mask_prob,
+                                      seed=recipe.seed)
+        if recipe.pack_mix:
+            single = MaskedLMBatches(docs_train, recipe.single_batch_size, tok, max_len=T,
+                                     mask_prob=recipe.mask_prob, seed=recipe.seed + 2)
+            train = AlternatingBatches([single, train])
+        val = PackedMaskedLMBatches(docs_val, B, tok, max_len=T, mask_prob=recipe.mask_prob,
+                                    seed=recipe.seed + 1).fixed_batches()
+        return train, val
     if recipe.model == "gpt":
         train = DocumentBatches(docs_train, B, pad_id=tok.pad_id, max_len=T, seed=recipe.seed)
         val = DocumentBatches(docs_val, B, pad_id=tok.pad_id, max_len=T).fixed_batches()
@@ -398,46 +438,3 @@ def backend_context(name):
         raise ValueError(f"backend: {name!r} is not available here; available: {kernels.available()}")
     return kernels.use(name)
 
-
-# ------------------------------------------------------------------------------ step 9 on its own
-
-
-def evaluate_corpus(model, tokenizer, corpus="tinyworld", split="test", n_docs=1000, seed=12345,
-                    batch_size=64, mask_prob=0.15):
-    """Cross-entropy, perplexity (E4.1) and accuracy of ``model`` on fresh text.
-
-    TinyWorld: ``n_docs`` documents sampled from ``split``; a GPT reads each as [BOS] text [EOS] and
-    predicts text + [EOS] (the tokens ``entropy_floor`` counts), which is returned beside it. A BERT
-    gets S10-masked documents and is scored on the masked positions (E3.7). Other corpora: up to
-    ``n_docs`` windows of ``max_len`` tokens from the last 5% of the text, the part ``pretrain``
-    holds out for validation (GPT only).
-    """
-    from tinyllm.models import GPT
-    from tinyllm.train.batches import MaskedLMBatches, WindowBatches, fixed_causal_batches
-    from tinyllm.train.evaluate import evaluate
-
-    is_gpt = isinstance(model, GPT)
-    T = model.config.max_len
-    floor = None
-    if corpus == "tinyworld":
-        from tinyllm.data import tinyworld
-
-        docs = tinyworld.sample(n_docs, seed=seed, split=split)
-        framed = frame([tokenizer.encode(d.text) for d in docs], tokenizer, "gpt" if is_gpt else "bert")
-        if is_gpt:
-            batches = fixed_causal_batches(framed, batch_size, tokenizer.pad_id, T)
-            floor = tinyworld.entropy_floor(docs, tokenizer)
-        else:
-            batches = MaskedLMBatches(framed, batch_size, tokenizer, max_len=T, mask_prob=mask_prob,
-                                      seed=seed).fixed_batches()
-    else:
-        if not is_gpt:
-            raise ValueError("corpus: BERT evaluation needs TinyWorld documents; use --corpus tinyworld")
-        text = load_text(corpus)
-        ids = tokenizer.encode(text[int(len(text) * 0.95):])       # the held-out part pretrain used
-        windows = WindowBatches(ids, batch_size, min(T, len(ids) - 1), seed=seed)
-        batches = windows.fixed_batches(max(1, n_docs // batch_size))
-    r = evaluate(model, batches)
-    r["entropy_floor"] = floor
-    r["what"] = "next-token accuracy" if is_gpt else "masked-token accuracy"
-    return r
