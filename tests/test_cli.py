@@ -170,7 +170,7 @@ def test_fetch_command_calls_the_fetcher(tmp_path, monkeypatch):
     import tinyllm.data.fetch as fetch_module
 
     calls = []
-    monkeypatch.setattr(fetch_module, "fetch", lambda name, home=None: calls.append(name) or tmp_path / name)
+    monkeypatch.setattr(fetch_module, "fetch", lambda name, home=None, progress=None: calls.append(name) or tmp_path / name)
     code, text, err = run(["fetch", "shakespeare"])
     assert code == 0, err
     assert calls == ["shakespeare"] and str(tmp_path / "shakespeare") in text

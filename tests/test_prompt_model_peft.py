@@ -119,3 +119,21 @@ def test_distill_into_a_classifier_E2_1(kind):
     assert losses[-1] < losses[0]
     with pytest.raises(ValueError, match="labels"):
         distill(teacher, cls.from_model(make(), 3), unlabeled, tok, steps=1, lr=0.01)
+
+
+@pytest.mark.parametrize("setup", ["hard", "soft_trigger", "virtual", "prefix", "demos", "truncated"])
+def test_shared_prefix_scoring_equals_one_row_per_word_E2_2(setup):
+    # label_scores on a GPT runs the context once and continues each word from its KV cache; the
+    # training path (_scores) runs one row per word: both are the chain rule of S11
+    from tinyllm.prompt.demonstrations import Demonstrations
+
+    tok = tiny.tokenizer()
+    m = tiny.gpt(max_len=14 if setup == "truncated" else 60)
+    words = {"neg": ["awful", "very bad", "not very good"], "pos": ["great", "very good", "fine"]}
+    template = "{soft*2} {x} {trigger*1} it was {mask} ." if setup == "soft_trigger" else TEMPLATE
+    cfg = {"virtual": CONFIGS["p_tuning_lstm"], "prefix": CONFIGS["prefix_mlp"]}.get(setup)
+    pm = PromptModel(m, tok, template, words, peft=cfg() if cfg else None, batch_size=3)
+    demos = Demonstrations(EXAMPLES, k=2, seed=0) if setup == "demos" else None
+    texts = tiny.TEXTS + ["the soup was warm and the service fast and i liked this place"]
+    full = np.concatenate([pm._scores(pm._inputs(texts[i:i + 3]), demos)[0] for i in range(0, 5, 3)])
+    np.testing.assert_allclose(pm.label_scores(texts, demos), full, atol=1e-12)

