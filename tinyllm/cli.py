@@ -232,6 +232,11 @@ def build_parser():
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_threads_arg(p)
     p.set_defaults(func=cmd_demo)
+
+    from tinyllm.prompt.command import add_parser as add_prompt_parser
+    p = add_prompt_parser(sub, _positive_int, _nonneg_int, _positive_float)
+    add_threads_arg(p)
+    p.set_defaults(func=cmd_prompt)
     return parser
 
 
@@ -384,6 +389,12 @@ def cmd_demo(args, out, err):
         out.write(f"  {prompt} | {text}\n")
     out.write(f"\nloss curve: {Path(args.out) / 'loss_curve.png'}\n")
     return 0
+
+
+def cmd_prompt(args, out, err):
+    from tinyllm.prompt.command import cmd_prompt as run
+
+    return run(args, out, err, load_model)
 
 
 def main(argv=None, out=None, err=None):
