@@ -222,6 +222,28 @@ def build_parser():
     p.set_defaults(func=cmd_fetch)
 
     p = sub.add_parser(
+        "app", help="run one of the article's applications and print its metric (sections 3.4 and 6)",
+        description="Run an application of the article (sections 3.4 and 6) on TinyWorld's test split: a "
+                    "prompt template, the model (greedy generation or scoring, E2.2), result parsing and a "
+                    "metric (section 3.2 steps 3-5). Prints a few examples (prompt -> output -> parsed -> "
+                    "gold), then the metrics on the last line. qa: exact match on known facts and on unseen "
+                    "two-hop questions; translation: BLEU and chrF (sacrebleu) into and out of the toy "
+                    "language; summarization: ROUGE (rouge-score) and exact match; dialogue: exact match of "
+                    "the fact in the reply; classification: accuracy and macro-F1 through a prompt and a "
+                    "verbalizer; knowledge: triple precision/recall/F1 and cloze P@1; code: exact match of "
+                    "a program's output and interpreter-checked program completion.")
+    from tinyllm.apps import NAMES as APP_NAMES
+
+    p.add_argument("name", choices=APP_NAMES, help="the application")
+    p.add_argument("--model", help="a zoo name or a model folder (default: tinyworld-gpt-256 when this "
+                                   "tinyllm has it, else tinyworld-gpt; built on first use)")
+    p.add_argument("--n", type=_positive_int, default=100, help="test examples per group (default 100)")
+    p.add_argument("--seed", type=int, default=0, help="seed for drawing the test examples (default 0)")
+    p.add_argument("--examples", type=_nonneg_int, default=3, help="examples to print per group (default 3)")
+    add_threads_arg(p)
+    p.set_defaults(func=cmd_app)
+
+    p = sub.add_parser(
         "demo", help="the main job: pre-train a TinyWorld GPT in about 4 minutes and show what it learned",
         description="Pre-train a GPT on TinyWorld with the default recipe (all ten steps of section 3.2), "
                     "then report its cross-entropy and perplexity on fresh test documents against "
@@ -357,6 +379,14 @@ def cmd_fetch(args, out, err):
 
     path = fetch(args.name, progress=err)
     out.write(f"{args.name}: {path}\n")
+    return 0
+
+
+def cmd_app(args, out, err):
+    from tinyllm import apps
+
+    result = apps.run(args.name, model=args.model, n=args.n, seed=args.seed)
+    out.write(result.report(k=args.examples) + "\n")
     return 0
 
 
