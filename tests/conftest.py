@@ -1,4 +1,4 @@
-"""Shared pytest set-up.
+"""Shared pytest set-up: the thread policy, the CUDA simulator, deterministic Hypothesis.
 
 Numba's CUDA simulator must be switched on before ``numba.cuda`` is first imported. On a machine
 without a CUDA driver we switch it on here, so the cuda kernel backend runs (slowly, on the CPU) in
@@ -7,6 +7,12 @@ the normal test run; with a driver the tests use the real GPU.
 
 import ctypes.util
 import os
+
+from tinyllm.runtime import configure_threads
+
+# Threads chosen deliberately: one BLAS/OpenMP thread unless OMP_NUM_THREADS says otherwise. The
+# tests' matrices are small, and on a busy machine extra threads make them slower, not faster.
+configure_threads()
 
 
 def _has_cuda_driver():

@@ -1,10 +1,10 @@
-"""Every equation ID (EQUATIONS.md) lives in three places: code, tests and a chapter.
+"""Every equation ID (docs/EQUATIONS.md) lives in three places: code, tests and a chapter.
 
-The README's "Equation index" table maps each ID to the functions that compute it. This test checks
-that table against the code (each function exists and cites the ID in its docstring), the tests (the
-ID appears in a test file other than this one) and the chapters (a Markdown cell shows it and the
-next cell is code). When ../shared/EQUATIONS.md is present (a developer checkout), the index must
-list every ID it defines.
+docs/EQUATIONS.md, in the repository, is the list of IDs with their formulas and where each lives;
+the README's "Equation index" table maps each ID to the functions that compute it. This test checks
+both against the code (each function exists and cites the ID in its docstring), the tests (the ID
+appears in a test file other than this one) and the chapters (a Markdown cell shows it and the
+next cell is code), and checks that the two lists agree.
 
 IDs whose issue is still open are listed in PENDING with the reason; the test checks that they
 really are absent from the index, so the list cannot go stale silently.
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "EQUATIONS.md"
+DOCS = ROOT / "docs" / "EQUATIONS.md"
 ID_RE = r"(?:E\d+\.\d+|S\d+)"
 
 PENDING = {
@@ -70,13 +70,49 @@ def chapter_cells():
         yield path.name, cells
 
 
-def test_index_covers_the_shared_equation_list():
-    if not SHARED.exists():
-        pytest.skip("../shared/EQUATIONS.md is only present in a developer checkout")
-    shared_ids = set(re.findall(rf"^\|\s*({ID_RE})\s*\|", SHARED.read_text(encoding="utf-8"), re.M))
-    assert shared_ids, "no IDs parsed from EQUATIONS.md"
-    missing = shared_ids - set(INDEX) - set(PENDING)
-    assert not missing, f"README equation index lacks {sorted(missing)}"
+def docs_rows():
+    """{ID: the text of its row} from the tables of docs/EQUATIONS.md."""
+    text = DOCS.read_text(encoding="utf-8")
+    return {m.group(1): m.group(0) for m in re.finditer(rf"^\|\s*({ID_RE})\s*\|.*$", text, re.M)}
+
+
+def test_docs_and_readme_index_list_the_same_ids():
+    docs_ids = set(docs_rows())
+    assert docs_ids, "no IDs parsed from docs/EQUATIONS.md"
+    missing = docs_ids - set(INDEX) - set(PENDING)
+    assert not missing, f"README equation index lacks {sorted(missing)} (listed in docs/EQUATIONS.md)"
+    unknown = (set(INDEX) | set(PENDING)) - docs_ids
+    assert not unknown, f"docs/EQUATIONS.md lacks {sorted(unknown)}: add a row with its formula"
+
+
+@pytest.mark.parametrize("eid", sorted(INDEX))
+def test_docs_row_names_code_that_cites_it(eid):
+    row = docs_rows().get(eid, "")
+    names = re.findall(r"`(tinyllm\.[\w.]+)`", row)
+    assert names, f"docs/EQUATIONS.md: the row of {eid} names no tinyllm function (still 'in progress'?)"
+    for dotted in names:
+        assert id_pattern(eid).search(resolve(dotted).__doc__ or ""), f"{dotted}'s docstring does not cite {eid}"
+
+
+def test_references_point_into_the_repository():
+    """The README, chapters, tests and library cite docs/EQUATIONS.md and docs/KERNELS.md, which
+    exist; nothing cites a file outside the repository."""
+    assert (ROOT / "docs" / "KERNELS.md").exists()
+    files = [ROOT / "README.md", *sorted((ROOT / "chapters").glob("*.ipynb")),
+             *sorted((ROOT / "chapters" / "src").glob("*.py")), *sorted((ROOT / "tests").glob("*.py")),
+             *sorted((ROOT / "tinyllm").rglob("*.py"))]
+    bad = []
+    for path in files:
+        if path == Path(__file__).resolve():
+            continue
+        text = path.read_text(encoding="utf-8")
+        if "../shared" in text:
+            bad.append(f"{path.name}: ../shared")
+        for name in ("EQUATIONS.md", "KERNELS.md", "DESIGN.md"):
+            for m in re.finditer(rf"[\w./-]*{name}", text):
+                if m.group(0) not in (f"docs/{name}",) or name == "DESIGN.md":
+                    bad.append(f"{path.name}: {m.group(0)}")
+    assert not bad, f"references outside docs/ (use docs/EQUATIONS.md or docs/KERNELS.md): {bad}"
 
 
 @pytest.mark.parametrize("eid", sorted(PENDING))

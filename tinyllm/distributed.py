@@ -20,6 +20,10 @@ one-process validation loss.
 Since the batch source, the optimizer moments and the step are the same on every rank, a checkpoint
 does not depend on the number of ranks: ``--resume`` works with any number.
 
+Ctrl-C: a SIGINT that reaches a rank is passed on in the next all-reduce (a flag in the buffer),
+so every rank stops after the same update and rank 0 saves. (Ctrl-C on Open MPI's ``mpiexec``
+itself kills the ranks at once; ``--resume`` then continues from the last checkpoint.)
+
 With dropout > 0 each rank draws its own masks (seeded from the run's generator and the rank), so
 such a run matches a one-process run in distribution, not bit for bit.
 

@@ -5,8 +5,15 @@ Each new token costs one forward pass. Without a cache the model re-reads the wh
 time; with ``GPT.forward_cached`` it reads only the newest token and reuses the keys and values of
 the earlier ones (``past_kv``), which gives the same logits at a fraction of the cost.
 
+A trained prompt (S12) survives generation: ``prompt=`` takes any object with a
+``generation_prefix()`` method (tinyllm.prompt.PromptModel) returning
+``dict(inputs_embeds=(m, C) or None, past_kv=[(k, v) each (1, H, m, D)] or None)``. Virtual tokens
+(a soft prompt, P-tuning) go before the ids and take positions 0..m-1; a prefix (prefix tuning) sits
+in the KV cache and takes no positions, so the ids start at 0 as in pre-training.
+
     ids = generate(model, prompt_ids, max_new_tokens=40, temperature=0.8, top_k=50, seed=0)
     text = generate_text(model, tokenizer, "Anna lives in", greedy=True)
+    ids = generate(model, prompt_ids, greedy=True, prompt=prompt_model)   # with a trained prompt
 """
 
 import numpy as np
@@ -71,23 +78,67 @@ def _check_args(model, prompt_ids, max_new_tokens, temperature, top_k, top_p, gr
     return [int(i) for i in ids]
 
 
+def _prompt_prefix(model, prompt):
+    """prompt.generation_prefix() checked -> (soft (1, m, C) or None, prefix list or None)."""
+    if not callable(getattr(prompt, "generation_prefix", None)):
+        raise TypeError(f"prompt must have a generation_prefix() method (a tinyllm.prompt.PromptModel), "
+                        f"got {type(prompt).__name__}")
+    out = prompt.generation_prefix()
+    if not isinstance(out, dict) or not set(out) <= {"inputs_embeds", "past_kv"}:
+        raise TypeError("prompt.generation_prefix() must return a dict with keys inputs_embeds and past_kv")
+    soft, prefix = out.get("inputs_embeds"), out.get("past_kv")
+    if soft is not None:
+        C, max_len = model.config.d_model, model.config.max_len
+        if not isinstance(soft, np.ndarray) or soft.ndim != 2 or soft.shape[1] != C or soft.dtype != model.dtype:
+            got = (soft.shape, soft.dtype) if isinstance(soft, np.ndarray) else type(soft).__name__
+            raise ValueError(f"generation_prefix: inputs_embeds must be an (m, d_model={C}) array of the "
+                             f"model's dtype {np.dtype(model.dtype)}, got {got}")
+        if soft.shape[0] >= max_len:
+            raise ValueError(f"generation_prefix: {soft.shape[0]} virtual tokens leave no room in the "
+                             f"model's max_len={max_len}")
+        soft = soft[None]                                                         # (1, m, C)
+    return soft, prefix
+
+
+def _forward_window(model, ids, soft, prefix, cached):
+    """One pass over ids (a list), behind the prompt if any: virtual tokens first (positions
+    0..m-1), the prefix in the cache (no positions). Returns logits (1, m + T, V) and present (or None)."""
+    idx = np.array([ids])                                                         # (1, T)
+    kw = {} if prefix is None else {"past_kv": prefix, "pos_offset": 0}
+    if soft is not None:
+        kw["inputs_embeds"] = np.concatenate([soft, model.embed_tokens(idx)], axis=1)   # (1, m + T, C)
+    else:
+        kw["idx"] = idx
+    if cached:
+        return model.forward_cached(**kw)
+    return model.forward(**kw), None
+
+
 def generate(model, prompt_ids, max_new_tokens=50, temperature=1.0, top_k=None, top_p=None,
-             greedy=False, stop_ids=(), seed=None, rng=None, use_cache=True, return_logits=False):
+             greedy=False, stop_ids=(), seed=None, rng=None, use_cache=True, return_logits=False,
+             prompt=None):
     """Continue ``prompt_ids`` with up to ``max_new_tokens`` tokens (S14).
 
     greedy:     take the argmax every step (temperature, top_k, top_p are ignored)
     stop_ids:   stop right after generating one of these ids (it is included in the result)
     seed / rng: the sampling randomness; the same seed gives the same tokens
     use_cache:  reuse keys and values through ``model.forward_cached`` (same output, faster)
+    prompt:     a trained prompt (S12), an object with ``generation_prefix()`` (see the module text)
     Returns the list of new token ids, and with ``return_logits`` also their (n_new, V) logits.
-    When the sequence outgrows ``max_len`` the model sees only the last ``max_len`` tokens; both
-    paths then recompute the window, so they stay identical.
+    When the sequence outgrows ``max_len`` the model sees only the last ``max_len`` tokens (minus
+    the virtual tokens of a prompt, which always stay); both paths then recompute the window, so
+    they stay identical.
     """
     ids = _check_args(model, prompt_ids, max_new_tokens, temperature, top_k, top_p, greedy)
+    soft, prefix = (None, None) if prompt is None else _prompt_prefix(model, prompt)
+    m = 0 if soft is None else soft.shape[1]                                      # virtual tokens
+    window = model.config.max_len - m                                             # room for the ids
+    if len(ids) > window:
+        raise ValueError(f"prompt_ids: {len(ids)} tokens after {m} virtual tokens exceed the model's "
+                         f"max_len={model.config.max_len}; shorten them")
     if rng is None:
         rng = np.random.default_rng(seed)
     stop = {int(s) for s in stop_ids}
-    max_len = model.config.max_len
     was_training = getattr(model, "training", False)
     if hasattr(model, "eval"):
         model.eval()
@@ -95,13 +146,14 @@ def generate(model, prompt_ids, max_new_tokens=50, temperature=1.0, top_k=None, 
     past = None
     try:
         for _ in range(max_new_tokens):
-            if use_cache and past is not None and len(ids) <= max_len:
-                logits, past = model.forward_cached(np.array([ids[-1:]]), past_kv=past)   # (1, 1, V)
-            elif use_cache and len(ids) <= max_len:
-                logits, past = model.forward_cached(np.array([ids]), past_kv=None)        # (1, T, V)
+            if use_cache and past is not None and len(ids) <= window:
+                logits, past = model.forward_cached(np.array([ids[-1:]]), past_kv=past,
+                                                    pos_offset=m + len(ids) - 1)          # (1, 1, V)
+            elif use_cache and len(ids) <= window:
+                logits, past = _forward_window(model, ids, soft, prefix, cached=True)     # (1, m + T, V)
             else:
                 past = None
-                logits = model.forward(np.array([ids[-max_len:]]))                        # (1, T, V)
+                logits, _ = _forward_window(model, ids[-window:], soft, prefix, cached=False)
             z = logits[0, -1]                                                             # (V,)
             if greedy:
                 tok = int(np.argmax(z))
@@ -122,14 +174,15 @@ def generate(model, prompt_ids, max_new_tokens=50, temperature=1.0, top_k=None, 
 
 
 def generate_text(model, tokenizer, prompt, max_new_tokens=50, add_bos=True, stop_at_eos=True,
-                  include_prompt=False, **kwargs):
+                  include_prompt=False, prompt_model=None, **kwargs):
     """Encode ``prompt`` (after [BOS] when the tokenizer has one), generate, decode the new text.
 
     With ``include_prompt`` the prompt and the new tokens are decoded together, so the tokenizer
     joins them with its own spacing rules (a space between words, none between characters).
 
-    Generation stops at [EOS] (not included in the text) unless ``stop_at_eos`` is False. Other
-    keyword arguments go to ``generate``.
+    Generation stops at [EOS] (not included in the text) unless ``stop_at_eos`` is False.
+    ``prompt_model``: a trained prompt (S12), passed to ``generate`` as ``prompt=``. Other keyword
+    arguments go to ``generate``.
     """
     prompt_ids = list(tokenizer.encode(prompt))
     ids = prompt_ids
@@ -140,7 +193,7 @@ def generate_text(model, tokenizer, prompt, max_new_tokens=50, add_bos=True, sto
     stop = set(kwargs.pop("stop_ids", ()))
     if stop_at_eos and eos is not None:
         stop.add(eos)
-    new = generate(model, ids, max_new_tokens=max_new_tokens, stop_ids=stop, **kwargs)
+    new = generate(model, ids, max_new_tokens=max_new_tokens, stop_ids=stop, prompt=prompt_model, **kwargs)
     if new and new[-1] in stop:
         new = new[:-1]
     return tokenizer.decode((prompt_ids if include_prompt else []) + new)

@@ -25,7 +25,7 @@ import contextlib
 import os
 import sys
 
-_POLICY = {"OPENBLAS_THREAD_TIMEOUT": "4", "OMP_WAIT_POLICY": "PASSIVE"}
+POLICY = {"OPENBLAS_THREAD_TIMEOUT": "4", "OMP_WAIT_POLICY": "PASSIVE"}   # set unless the user did
 _COUNTS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 
@@ -45,7 +45,7 @@ def configure_threads(n=None):
             os.environ[var] = count
         else:
             os.environ.setdefault(var, count)
-    for var, value in _POLICY.items():
+    for var, value in POLICY.items():
         os.environ.setdefault(var, value)
     if "numpy" in sys.modules:
         from threadpoolctl import threadpool_limits

@@ -8,7 +8,7 @@
 # attention (E3.4, E3.5) and the two pre-training objectives (E3.6 autoregressive, E3.7 autoencoding).
 # This chapter takes them one at a time. For each you get
 #
-# 1. the formula, tagged with its ID from `EQUATIONS.md`,
+# 1. the formula, tagged with its ID from `docs/EQUATIONS.md`,
 # 2. the `tinyllm` function that computes it, with variables named after the article's symbols,
 # 3. a check on numbers against an independent computation: a plain Python loop, or the bare definition.
 #

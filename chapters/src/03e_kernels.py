@@ -24,6 +24,9 @@
 # 5. how to read the C kernel next to the equations, and how to debug the Numba one;
 # 6. a whole training step, kernel by kernel: the fused LayerNorm, GELU, cross-entropy and AdamW,
 #    memory that stays mapped, one thread policy, and the comparison with PyTorch.
+#
+# The contract all four backends keep (shapes, masks, NaN in → NaN out, tolerances) is written
+# out in `docs/KERNELS.md`.
 
 # %%
 import ctypes.util
@@ -381,7 +384,7 @@ def gelu_pair():
 
 
 def ce_pair():
-    loss, c = fused.cross_entropy_forward(z32.copy(), targets, overwrite_logits=True)
+    loss, c = fused.cross_entropy_forward(z32.copy(), targets.reshape(-1), overwrite_logits=True)
     fused.cross_entropy_backward(1.0, c)
 
 
@@ -453,11 +456,15 @@ for mode in ("keep", "default"):
 # configure_threads(n)` sets one count for both pools, lets BLAS threads sleep right after a call
 # (`OPENBLAS_THREAD_TIMEOUT=4`) and OpenMP threads wait passively (`OMP_WAIT_POLICY=PASSIVE`).
 # These are read when the libraries load, so the CLI and the benchmarks call it before importing
-# NumPy; this notebook already imported NumPy, so we only print what it would set.
+# NumPy; this notebook already imported NumPy, so we only print the policy it would add.
+# One more rule lives in `tinyllm.kernels.fused.linear_backward`: a weight gradient $x^\top dy$ (a
+# long inner dimension, a small result) runs on one BLAS thread (`runtime.serial_blas`), because
+# OpenBLAS's two-thread version of that product was measured 20–90× slower on a busy machine.
 
 # %%
-print({k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                      "OPENBLAS_THREAD_TIMEOUT", "OMP_WAIT_POLICY")})
+from tinyllm import runtime
+
+print("policy variables:", runtime.POLICY)
 
 # %% [markdown]
 # ### Against PyTorch
@@ -465,17 +472,17 @@ print({k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
 # `benchmarks/bench_train.py` copies the same weights into a minimal PyTorch GPT-2, checks that both
 # give the same loss and gradients on the same batch, then times both train steps and forward
 # passes interleaved, recording how busy the machine was with other work. Its table (from
-# `benchmarks/train_results.json`, written by the script; the ratio is tinyllm / PyTorch, below 1
+# `benchmarks/train_results_t2.json`, written by the script; the ratio is tinyllm / PyTorch, below 1
 # means tinyllm is faster):
 
 # %%
 import json
 
-results_file = REPO / "benchmarks" / "train_results.json"
+results_file = REPO / "benchmarks" / "train_results_t2.json"
 if results_file.exists():
     bench = json.loads(results_file.read_text())
-    print(f"{bench['meta']['date']} UTC, {bench['meta']['threads']} threads, matmul peak "
-          f"{bench['meta']['peak_gflops']:.0f} GFLOP/s")
+    print(f"{bench['meta']['date']} UTC, {bench['meta']['threads']} threads, load average at the start "
+          f"{bench['meta']['loadavg_start']}")
     for r in bench["results"]:
         print(f"{r['config']}: step {r['ms']['tinyllm step']:7.0f} ms vs {r['ms']['torch step']:7.0f} ms "
               f"(ratio {r['ratio_step']:.2f}); forward ratio {r['ratio_forward']:.2f}; "

@@ -9,7 +9,7 @@
 # cross-entropy and perplexity that training logs report.
 #
 # The article then names the Transformer as the model that supplies the probabilities, without
-# writing out the parts a working implementation needs. `EQUATIONS.md` lists them as S1–S8, and
+# writing out the parts a working implementation needs. `docs/EQUATIONS.md` lists them as S1–S8, and
 # the second half of the chapter goes through each one: the formula, the backward pass derived by
 # hand, and a check against central differences. Every number is checked by an `assert`.
 #

@@ -1,13 +1,17 @@
 """Run by ``mpiexec -n P python mpi_worker.py CONFIG.json`` from test_distributed.py (not collected).
 
 CONFIG: {"recipe": Recipe fields, "out": folder, "mode": "auto" | "on", "stop_at": step or null,
-"fail_rank": rank or null, "fail_step": step, "log": folder or null}. Each rank appends every file
-the trainer writes (checkpoint or metrics) to ``log/rank<r>.txt``, so the test can see who wrote.
+"fail_rank": rank or null, "fail_step": step, "sigint_rank": rank or null, "sigint_step": step,
+"log": folder or null}. Each rank appends every file the trainer writes (checkpoint or metrics) to
+``log/rank<r>.txt``, so the test can see who wrote. At the end rank 0 prints whether every rank
+holds the same weights (a CRC of their bytes, gathered).
 """
 
 import json
 import os
+import signal
 import sys
+import zlib
 from pathlib import Path
 
 import tinyllm.train.trainer as trainer_module
@@ -45,10 +49,18 @@ def main(config_path):
             raise RuntimeError(f"injected failure at step {trainer.step}")
         if cfg.get("stop_at") == trainer.step:
             raise KeyboardInterrupt          # like Ctrl-C: the trainer saves and returns "interrupted"
+        if cfg.get("sigint_rank") == rank() and trainer.step == cfg.get("sigint_step"):
+            os.kill(os.getpid(), signal.SIGINT)     # a Ctrl-C that reaches this rank only
 
-    result, _, _ = distributed.pretrain(Recipe(**cfg["recipe"]), cfg["out"], mode=cfg.get("mode", "auto"),
-                                        callbacks=[callback], progress=False)
-    print(f"rank {rank()}: {result.status} at step {result.step}")
+    result, _, trainer = distributed.pretrain(Recipe(**cfg["recipe"]), cfg["out"], mode=cfg.get("mode", "auto"),
+                                              callbacks=[callback], progress=False)
+    print(f"rank {rank()}: {result.status} at step {result.step}", flush=True)
+    crc = 0
+    for p in trainer.model.params.values():
+        crc = zlib.crc32(p.tobytes(), crc)
+    crcs = trainer.ctx.comm.allgather(crc) if hasattr(trainer, "ctx") else [crc]
+    if rank() == 0:
+        print(f"identical weights on all {len(crcs)} ranks: {len(set(crcs)) == 1}", flush=True)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ TIMEOUT_S = 120         # a run here takes a few seconds; a hang is killed and f
 # uneven shards on purpose: 7 documents per batch -> 4 rows on rank 0, 3 on rank 1
 GPT_RECIPE = dict(model="gpt", n_layer=1, n_head=2, d_model=32, max_len=48, steps=10, batch_size=7,
                   n_train_docs=200, n_val_docs=30, eval_every=5, warmup=2, dtype="float64")
-BERT_RECIPE = dict(GPT_RECIPE, model="bert", batch_size=5, dtype="float32")
+BERT_RECIPE = dict(GPT_RECIPE, model="bert", batch_size=5, accum_steps=2, dtype="float32")
 
 
 # ------------------------------------------------------------------------------ without MPI
@@ -212,13 +212,14 @@ def test_two_ranks_equal_one_process_float64(reference, tmp_path):
 
 
 def test_bert_float32_two_ranks_and_checkpoints_written_once(tmp_path):
-    """BERT (E3.7: the ranks hold different numbers of masked targets), float32, 5 rows on 2 ranks;
-    only rank 0 writes."""
+    """BERT (E3.7: the ranks hold different numbers of masked targets), float32, 5 rows on 2 ranks,
+    2 micro-batches per update; only rank 0 writes, and every rank ends with the same weights."""
     one = tmp_path / "one"
     pretrain(Recipe(**BERT_RECIPE), one, progress=False)
     two, log = tmp_path / "two", tmp_path / "log"
     r = run_worker(tmp_path, "bert", recipe=BERT_RECIPE, out=str(two), log=str(log))
     assert r.returncode == 0, r.stderr
+    assert "identical weights on all 2 ranks: True" in r.stdout
     a, b = weights(one), weights(two)
     assert relative_difference(a, b) <= 1e-4
     for k in a:                # the key bias is round-off only (see the top); every other tensor:
@@ -258,3 +259,28 @@ def test_a_failing_rank_stops_every_rank(tmp_path):
     assert r.returncode != 0
     assert "error on rank 1 of 2" in r.stderr and "injected failure at step 3" in r.stderr
     assert "stopping all 2 ranks" in r.stderr
+
+
+def test_more_ranks_than_rows_and_dropout(tmp_path):
+    """3 ranks for batches of 2 rows: rank 2 computes nothing, the result is still the one-process
+    run (float64). With dropout every rank draws its own masks, yet all keep identical weights."""
+    recipe = dict(GPT_RECIPE, batch_size=2, steps=4, eval_every=4)
+    one = tmp_path / "one"
+    pretrain(Recipe(**recipe), one, progress=False)
+    r = run_worker(tmp_path, "three", n=3, recipe=recipe, out=str(tmp_path / "three"))
+    assert r.returncode == 0, r.stderr
+    assert "identical weights on all 3 ranks: True" in r.stdout
+    assert relative_difference(weights(one), weights(tmp_path / "three")) <= 1e-12
+    r = run_worker(tmp_path, "dropout", recipe=dict(recipe, dropout=0.1), out=str(tmp_path / "dropout"))
+    assert r.returncode == 0, r.stderr
+    assert "identical weights on all 2 ranks: True" in r.stdout
+
+
+def test_ctrl_c_on_one_rank_stops_every_rank_after_the_same_step(tmp_path):
+    """SIGINT reaching rank 1 alone (srun forwards Ctrl-C to the ranks) travels in the next
+    all-reduce: both ranks stop after that update, rank 0 saves, nobody hangs."""
+    out = tmp_path / "run"
+    r = run_worker(tmp_path, "sigint", recipe=GPT_RECIPE, out=str(out), sigint_rank=1, sigint_step=3)
+    assert r.returncode == 0, r.stderr
+    assert "rank 0: interrupted at step 4" in r.stdout and "rank 1: interrupted at step 4" in r.stdout
+    assert json.loads((out / "checkpoints" / "latest" / "trainer_state.json").read_text())["step"] == 4

@@ -34,9 +34,19 @@ text, e.g. one that lower-cases or maps words to [UNK], the number is no longer 
 
 Splits. A document belongs to the split given by a hash of its text (``split_of``: 80% train,
 10% validation, 10% test), and ``sample(..., split=s)`` keeps only documents of split ``s``. So no
-text can ever be in two splits. Each split is the generator's distribution conditioned on the
-hash; since a hash carries no information a model can use, ``doc.logprob`` (the unconditioned
-generator) is the floor we report, for every split.
+text can ever be in two splits. Two floors follow, and tinyllm reports both:
+
+- the practical floor, ``entropy_floor``: the cross-entropy of the generator itself on the split's
+  documents, from ``doc.logprob``. It bounds every model that gives each text the probability the
+  whole TinyWorld generator gives it, i.e. every model that does not compute the split's hash of
+  a text it has not finished reading. That is what a language model trained here can approach.
+- the exact floor of a split, ``split_entropy_floor``: the entropy of the split's own distribution,
+  the generator conditioned on the hash landing in the split's buckets. Conditioning divides each
+  probability by the split's share (0.1 for validation and test, 0.8 for train), so this floor is
+  lower by ln(1 / share) per document: ln(10) ~ 2.30 nats per validation or test document, about
+  0.09 nats per token. It bounds every model whatsoever, one that could invert the hash included.
+  The share is the hash's nominal bucket share; the true probability mass of a split differs from
+  it only by the hash's imbalance over the generator's texts.
 """
 
 import hashlib
@@ -207,16 +217,39 @@ def vocabulary():
 
 
 def entropy_floor(docs, tokenizer):
-    """Best achievable cross-entropy in nats per token on ``docs`` for a causal LM (E3.6, E4.1).
+    """The practical floor: the generator's own cross-entropy on ``docs``, in nats per token, for
+    a causal LM (E3.6, E4.1).
 
     ``-sum(doc.logprob) / sum(len(tokenizer.encode(doc.text)) + 1)``: the +1 is the [EOS] the
-    model also predicts. It is a true floor only when ``tokenizer`` is a one-to-one function of
-    the text (see the module docstring); ``tokenizer()`` is.
+    model also predicts. It bounds every model that does not use the split's hash (see the module
+    docstring; ``split_entropy_floor`` is the exact floor of a split, which bounds every model),
+    and only when ``tokenizer`` is a one-to-one function of the text; ``tokenizer()`` is.
     """
     docs = list(docs)
     if not docs:
         raise ValueError("docs must not be empty")
     nll = -sum(d.logprob for d in docs)
+    n_tokens = sum(len(tokenizer.encode(d.text)) + 1 for d in docs)
+    return nll / n_tokens
+
+
+def split_share(split):
+    """The nominal share of the generator's probability mass in ``split`` (its hash buckets / 10)."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    return len(_SPLIT_BUCKETS[split]) / 10
+
+
+def split_entropy_floor(docs, tokenizer, split):
+    """The exact floor of ``split`` in nats per token: the entropy of the generator conditioned on
+    the split (see the module docstring), lower than ``entropy_floor`` by ln(1 / share) per
+    document. It bounds any model, even one that can compute the split's hash; ``entropy_floor``
+    bounds the models that cannot (E3.6, E4.1).
+    """
+    docs = list(docs)
+    if not docs:
+        raise ValueError("docs must not be empty")
+    nll = -sum(d.logprob for d in docs) - len(docs) * math.log(1 / split_share(split))
     n_tokens = sum(len(tokenizer.encode(d.text)) + 1 for d in docs)
     return nll / n_tokens
 

@@ -3,7 +3,7 @@
     A = softmax(Q K^T / sqrt(d))          (E3.2)     d = the key dimension of one head
     Attention(Q, K, V) = A V              (E3.3)
 
-This is the NumPy reference that every kernel backend must match (DESIGN.md, kernel contract). It
+This is the NumPy reference that every kernel backend must match (docs/KERNELS.md, the kernel contract). It
 keeps the full (Tq, Tk) matrix A for the backward pass; the compiled backends recompute it instead.
 
 Masks (S3) set a score to -inf before the softmax, so its weight is exactly 0:

