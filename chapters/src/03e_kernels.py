@@ -409,6 +409,12 @@ for name, (a, b) in rows.items():
     print(f"{name:34s} {a:9.2f} {b:11.2f}  {a / b:6.1f}x")
 
 # %% [markdown]
+# AdamW gains little: it is bound by memory traffic (every parameter, gradient and moment is read
+# and written once per step either way), and the reference streams close to that once its
+# temporaries stay float32 (`math.sqrt` of the bias correction, not `np.sqrt`, which would make
+# them float64). The whole step gains less than its parts because most of it is matmuls, which
+# were already BLAS.
+#
 # The fused kernels keep less, too: LayerNorm's cache holds the row mean and $1/\sigma$ (one
 # number per row) instead of $\hat x$ (a whole (B·T, C) copy), GELU keeps only its input and
 # recomputes $\tanh$ in the backward, and the cross-entropy keeps one log-sum-exp per row and
@@ -501,5 +507,5 @@ else:
 #   shapes, in `tests/test_kernels.py`.
 # - A training step is more than attention: fusing the element-wise ops (one pass per row instead
 #   of one per NumPy expression), keeping freed memory and giving BLAS and OpenMP one thread policy
-#   take tinyllm's step from about twice PyTorch eager's time to about the same (section 6;
-#   `tests/test_fused.py` checks every fused kernel against its NumPy reference).
+#   took tinyllm's step from about twice PyTorch eager's time to below it in the benchmark above
+#   (section 6; `tests/test_fused.py` checks every fused kernel against its NumPy reference).
