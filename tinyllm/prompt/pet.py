@@ -65,13 +65,12 @@ def fit(prompt_model, examples, steps, lr, batch_size=8, seed=0, weight_decay=0.
         if bad or not np.isfinite(loss):
             raise NonFiniteError(f"step {step}: the loss ({loss}) or the gradients of {bad} are not finite; "
                                  "lower lr or check the inputs")
-        backup = {k: params[k].copy() for k in params} if pm.frozen else None
+        backup = {k: params[k].copy() for k in params}
         opt.step({k: grads[k] for k in params})
         bad = [k for k in params if not np.all(np.isfinite(params[k]))]
         if bad:
-            if backup is not None:
-                for k in params:
-                    params[k][...] = backup[k]
+            for k in params:
+                params[k][...] = backup[k]
             raise NonFiniteError(f"step {step}: prompt parameters {bad} became NaN or inf: lower lr (was {lr})")
         losses.append(float(loss))
     return losses
