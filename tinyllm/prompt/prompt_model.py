@@ -380,7 +380,11 @@ class PromptModel:
                                  "(k) or a model with a longer context")
         else:
             fields = self._fit_fields(fields, extra, where)
-        return head + self._render(self._before, fields), fields
+        before = head + self._render(self._before, fields)
+        if not before:
+            raise ValueError(f"{where}: nothing precedes {{mask}} and the tokenizer has no [BOS]: a causal LM "
+                             "needs context before the answer; put the input before {mask}")
+        return before, fields
 
     def _query_len(self, fields):
         return len(self._render(self._before, fields)) + (len(self._render(self._after, fields))
