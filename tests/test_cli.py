@@ -40,7 +40,7 @@ def test_top_level_help_lists_subcommands():
     for name in ("pretrain", "generate", "eval", "fetch", "demo", "section 3.2"):
         assert name in out
     sub = build_parser()._subparsers._group_actions[0].choices
-    assert set(sub) == {"pretrain", "generate", "eval", "fetch", "demo"}
+    assert {"pretrain", "generate", "eval", "fetch", "demo", "prompt", "app"} <= set(sub)
 
 
 def test_tiny_pretrain_resume_generate_eval(tmp_path):
@@ -170,7 +170,7 @@ def test_fetch_command_calls_the_fetcher(tmp_path, monkeypatch):
     import tinyllm.data.fetch as fetch_module
 
     calls = []
-    monkeypatch.setattr(fetch_module, "fetch", lambda name, home=None: calls.append(name) or tmp_path / name)
+    monkeypatch.setattr(fetch_module, "fetch", lambda name, home=None, progress=None: calls.append(name) or tmp_path / name)
     code, text, err = run(["fetch", "shakespeare"])
     assert code == 0, err
     assert calls == ["shakespeare"] and str(tmp_path / "shakespeare") in text

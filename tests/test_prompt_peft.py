@@ -2,9 +2,10 @@
 reparameterisation) and P-tuning's prompt encoder (MLP and BiLSTM), on tiny random GPT and BERT in
 float64.
 
-Every module's parameters are checked against central differences THROUGH a frozen model's loss
-(module -> model -> cross-entropy at a few positions), relative error <= 1e-6, and the model's weights
-are byte-identical afterwards (measured errors: below 1e-7, most near 1e-9). Then: initialisations, saved parameters, configs, bad input.
+Every entry of every module parameter is checked against central differences THROUGH a frozen
+model's loss (module -> model -> cross-entropy at a few positions), relative error <= 1e-6, and the
+model's weights are byte-identical afterwards (measured: at most 1.6e-7, for BERT's LSTM encoder;
+below 1e-8 for the others). Then: initialisations, saved parameters, configs, bad input.
 """
 
 import numpy as np
@@ -94,8 +95,9 @@ def test_S12_module_gradients_through_a_frozen_model(make, name):
     loss, grads = prompt_loss_and_grads(module, model, idx, at, labels)
     assert np.isfinite(loss) and set(grads) == set(module.params)
     assert all(grads[k].shape == module.params[k].shape and grads[k].dtype == np.float64 for k in grads)
+    every = max(p.size for p in module.params.values())                   # every entry of every tensor
     errors = check_model(lambda: prompt_loss_and_grads(module, model, idx, at, labels), module.params,
-                         n_samples=8, seed=4, eps=EPS)
+                         n_samples=every, seed=4, eps=EPS)
     assert max(errors.values()) < TOL, errors
     assert all(model.params[k].tobytes() == frozen[k] for k in frozen)   # the model stays frozen
 

@@ -173,3 +173,47 @@ def test_label_search(make):
     lp = pm.answer_log_probs(tiny.TEXTS)
     assert lp.shape == (4, tok.vocab_size)
     np.testing.assert_allclose(np.exp(lp).sum(axis=1), 1.0)
+
+
+def test_an_interrupted_save_leaves_nothing(tmp_path, monkeypatch):
+    import safetensors.numpy
+
+    tok, m = tiny.tokenizer(), tiny.gpt()
+    pm = PromptModel(m, tok, "{x} {soft*2} {mask}", tiny.LABEL_WORDS)
+    pm.save_prompt(tmp_path / "p")
+    old = (tmp_path / "p" / "prompt.safetensors").read_bytes()
+    pm.prompt_params["template.soft"] += 1.0
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(safetensors.numpy, "save_file", broken)
+    with pytest.raises(OSError, match="disk full"):
+        pm.save_prompt(tmp_path / "p")
+    with pytest.raises(OSError, match="disk full"):
+        pm.save_prompt(tmp_path / "new")
+    assert sorted(os.listdir(tmp_path)) == ["p"]                          # no temporary folder, no "new"
+    assert (tmp_path / "p" / "prompt.safetensors").read_bytes() == old    # the old prompt is intact
+
+
+def test_a_dataset_works_like_pairs():
+    from types import SimpleNamespace
+
+    ds = SimpleNamespace(texts=list(tiny.TEXTS), labels=np.array(tiny.LABELS), label_names=["neg", "pos"],
+                         fields=[{} for _ in tiny.TEXTS])
+    tok = tiny.tokenizer()
+    a = PromptModel(tiny.gpt(), tok, "{x} {soft*2} {mask}", tiny.LABEL_WORDS)
+    b = PromptModel(tiny.gpt(), tok, "{x} {soft*2} {mask}", tiny.LABEL_WORDS)
+    assert fit(a, ds, steps=3, lr=0.01, batch_size=2) == fit(b, EXAMPLES, steps=3, lr=0.01, batch_size=2)
+    np.testing.assert_array_equal(a.predict_proba(ds), b.predict_proba(tiny.TEXTS))
+
+
+def test_label_search_bad_input():
+    tok, m = tiny.tokenizer(), tiny.gpt()
+    pm = PromptModel(m, tok, "{x} it was {mask} .", tiny.LABEL_WORDS)
+    with pytest.raises(ValueError, match="not a label name"):
+        label_search(pm, [("a movie", "meh"), ("the soup", "pos")])
+    with pytest.raises(ValueError, match=r"no example of label\(s\) \['neg'\]"):
+        label_search(pm, [("a movie", "pos"), ("the soup", "pos")])
+    with pytest.raises(ValueError, match="top_k"):
+        label_search(pm, EXAMPLES, top_k=0)

