@@ -191,3 +191,9 @@ def test_answer_first_needs_context_for_a_causal_lm():
     no_bos = tiny.WordTokenizer(tiny.WORDS, specials=("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[EOS]", "[XX]"))
     with pytest.raises(ValueError, match="nothing precedes"):
         PromptModel(m, no_bos, "{mask} , {x}", tiny.LABEL_WORDS).predict_proba(["a movie"])
+
+
+def test_repr_says_what_trains():
+    tok, m = tiny.tokenizer(), tiny.gpt()
+    assert "PET" in repr(PromptModel(m, tok, TEMPLATE, tiny.LABEL_WORDS))
+    assert "template.soft" in repr(PromptModel(m, tok, "{x} {soft} {mask}", tiny.LABEL_WORDS))

@@ -150,6 +150,11 @@ class PromptModel:
         self.trigger_ids = ids
         self.prompt_params[TRIGGER][...] = self.model.params["tok_emb"][ids]
 
+    def __repr__(self):
+        what = "PET: the model trains" if not self.frozen else f"prompt params {sorted(self.prompt_params)}"
+        return (f"PromptModel({type(self.model).__name__}, {self.template.text!r}, labels "
+                f"{self.verbalizer.label_names}, {what})")
+
     # ------------------------------------------------------------ public face
 
     @property
