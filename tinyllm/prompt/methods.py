@@ -196,7 +196,7 @@ def _pet(model, tok, text, words, shots, test, seed, hp, task, control=False):
         if task not in CONTROL_WORDS:
             raise ValueError(f"pet-control has no control label words for task {task!r}")
         words = CONTROL_WORDS[task]
-    pm = _prompt_model(_copy(model), tok, text, words, seed)
+    pm = _prompt_model(copy_model(model), tok, text, words, seed)
     fit(pm, shots, hp["steps"], hp["lr"], batch_size=hp["batch_size"], seed=seed)
     return pm.predict(test.texts)
 
@@ -248,7 +248,7 @@ def _autoprompt(model, tok, text, words, shots, test, seed, hp, task):
     return pm.predict(test.texts)
 
 
-def _copy(model):
+def copy_model(model):
     """A deep copy of a model (PET trains the weights; the caller's model must not change)."""
     return copy.deepcopy(model)
 
