@@ -107,14 +107,15 @@ def applies(method, kind):
 
 
 def run(method, task, model, tokenizer, k, seed, n_test=500, template=0, label_words=None, model_name=None,
-        **overrides):
+        split="test", **overrides):
     """Run `method` on `task` with K = `k` labelled examples per class (seeded sample and seeded
     initialisation) and score it on `n_test` test examples -> a result row (dict): task, model,
     method, k, seed, template, accuracy, macro_f1, seconds, hp (every hyper-parameter used).
 
     template: an index into ``templates(task, kind)`` or a template text (then `label_words`, a dict
     label name -> words, is required unless the task's default words fit); overrides: any of the
-    method's ``HYPERPARAMETERS``."""
+    method's ``HYPERPARAMETERS``. split: where the score is measured ("validation" to choose
+    hyper-parameters without touching the test split)."""
     from tinyllm.prompt.metrics import evaluate
 
     kind = model_kind(model)
@@ -132,7 +133,9 @@ def run(method, task, model, tokenizer, k, seed, n_test=500, template=0, label_w
                          f"it takes {sorted(HYPERPARAMETERS.get(method, {}))}")
     train = T.load(task, "train")
     shots = T.few_shot(train, k, seed) if k > 0 else None
-    test = T.load(task, "test", n_test)
+    if split not in ("validation", "test"):
+        raise ValueError(f"split must be 'validation' or 'test', got {split!r}")
+    test = T.load(task, split, n_test)
     choices = templates(task, kind)
     if isinstance(template, str):
         text, words = template, label_words or choices[0][1]
@@ -149,7 +152,7 @@ def run(method, task, model, tokenizer, k, seed, n_test=500, template=0, label_w
     scores = evaluate(test.labels, y_pred, labels=list(range(len(test.label_names))))
     return dict(task=task, model=model_name or type(model).__name__, method=method, k=int(k), seed=int(seed),
                 template=text, accuracy=scores["accuracy"], macro_f1=scores["macro_f1"],
-                seconds=round(seconds, 3), hp=hp, n_test=len(test))
+                seconds=round(seconds, 3), hp=hp, n_test=len(test), split=split)
 
 
 # ------------------------------------------------------------------------------ the methods
