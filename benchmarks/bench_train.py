@@ -21,13 +21,14 @@ What it does, in order:
    ratios tinyllm / PyTorch;
 4. tokens/s, and model FLOPs utilisation (MFU): training FLOPs per token 6 N + 12 L T C (N the
    parameters without the position table, the nanoGPT/PaLM convention; forward = a third of it)
-   divided by the time, over a float32 matmul peak measured in the same run (numpy, 2048^3);
+   divided by the time, over the rate of a float32 2048^3 numpy matmul timed in the same round (so
+   that both see the same load; the median over the kept rounds is reported);
 5. peak memory of a train step, each framework in a fresh process: the resident high-water mark
    (VmHWM) after 3 steps minus the resident size after building model, optimizer and batch; and
    tinyllm's page faults per step with and without keep_freed_memory.
 
-Results: a JSON file and a section of benchmarks/RESULTS.md, both written by this script, and the
-table in README.md between its bench_train markers (regenerated from the JSON). Absolute times
+Results: benchmarks/train_results_t{threads}.json and a section of benchmarks/RESULTS.md, both
+written by this script, and the table in README.md between its bench_train:t{threads} markers. Absolute times
 depend on the machine's load; ratios of interleaved samples are what to read on a shared machine.
 """
 
@@ -57,7 +58,7 @@ def _parse(argv=None):
     p.add_argument("--rounds", type=int, default=7, help="interleaved timing rounds per config")
     p.add_argument("--max-foreign", type=float, default=0.5,
                    help="discard rounds where other processes used more than this many cores")
-    p.add_argument("--json", default=str(ROOT / "benchmarks" / "train_results.json"))
+    p.add_argument("--json", help="results file (default: benchmarks/train_results_t{threads}.json)")
     p.add_argument("--results", default=str(ROOT / "benchmarks" / "RESULTS.md"))
     p.add_argument("--readme", default=str(ROOT / "README.md"))
     p.add_argument("--no-write", action="store_true", help="print only; write no file")
@@ -68,6 +69,7 @@ def _parse(argv=None):
 
 
 ARGS = _parse()
+ARGS.json = ARGS.json or str(ROOT / "benchmarks" / f"train_results_t{ARGS.threads}.json")
 from tinyllm import runtime  # noqa: E402  (no NumPy import yet)
 
 runtime.configure_threads(ARGS.threads)
@@ -232,14 +234,12 @@ def timed(fn):
     return wall, max(0.0, (busy1 - busy0) - (own1 - own0)) / wall
 
 
-def matmul_peak(threads):
-    """The float32 matmul rate numpy reaches here (best of 3, 2048^3), in FLOP/s."""
+def matmul_case():
+    """A float32 2048^3 matmul: its rate, timed inside every round, is the peak MFU refers to."""
     n = 2048
     a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
     b = a.T.copy()
-    a @ b
-    best = min(timed(lambda: a @ b)[0] for _ in range(3))
-    return 2 * n ** 3 / best
+    return 2 * n ** 3, lambda: a @ b
 
 
 def train_flops_per_token(model):
@@ -291,7 +291,7 @@ def run_child(framework, name, keep):
 
 # ------------------------------------------------------------------ the interleaved timing
 
-def bench_config(name, peak):
+def bench_config(name):
     import torch
     torch.set_num_threads(ARGS.threads)
     model, opt, idx, targets = tinyllm_setup(name)
@@ -303,6 +303,7 @@ def bench_config(name, peak):
         "tinyllm forward": lambda: model.forward(idx),
         "torch forward": lambda: torch_forward(net, tidx),
     }
+    matmul_flops, cases["matmul"] = matmul_case()
     for fn in cases.values():   # warm-up: thread pools, caches, allocator
         fn()
     names = list(cases)
@@ -318,7 +319,8 @@ def bench_config(name, peak):
     noisy = len(kept) < 3
     if noisy:
         kept = [rounds[i] for i in np.argsort(loads)[:3]]
-    med = {k: float(np.median([s[k][0] for s in kept])) for k in names}
+    med = {k: float(np.median([s[k][0] for s in kept])) for k in names if k != "matmul"}
+    peak = float(np.median([matmul_flops / s["matmul"][0] for s in kept]))
     ratio_step = float(np.median([s["tinyllm step"][0] / s["torch step"][0] for s in kept]))
     ratio_fwd = float(np.median([s["tinyllm forward"][0] / s["torch forward"][0] for s in kept]))
     c = CONFIGS[name]
@@ -334,7 +336,9 @@ def bench_config(name, peak):
         "ms": {k: 1e3 * v for k, v in med.items()},
         "ratio_step": ratio_step, "ratio_forward": ratio_fwd,
         "tokens_per_s": {k: tokens / v for k, v in med.items()},
-        "mfu": {k: (fpt if "step" in k else fpt / 3) * tokens / v / peak for k, v in med.items()},
+        "matmul_peak_gflops": peak / 1e9,
+        "mfu": {k: float(np.median([(fpt if "step" in k else fpt / 3) * tokens / s[k][0]
+                                    / (matmul_flops / s["matmul"][0]) for s in kept])) for k in med},
         "foreign_load_cores": {"all_rounds": [round(x, 2) for x in loads],
                                "kept_median": float(np.median(sorted(loads)[:len(kept)]))},
         "rounds_kept": len(kept), "rounds": len(rounds), "noisy": noisy,
@@ -381,8 +385,10 @@ def report(meta, results):
              "",
              f"- Machine: {meta['machine']}; {meta['cpus']} CPUs; load average at start {meta['loadavg_start']}.",
              f"- Software: {meta['software']}.",
-             f"- Measured float32 matmul peak (numpy, 2048^3, {meta['threads']} threads): "
-             f"{meta['peak_gflops']:.0f} GFLOP/s.",
+             "- MFU: model FLOPs per second over the rate of a float32 2048^3 numpy matmul timed in "
+             "the same round (median over kept rounds: "
+             + ", ".join(f"{r['config']} {r['matmul_peak_gflops']:.0f}" for r in results)
+             + " GFLOP/s; on a busy machine both shrink together).",
              f"- Thread policy (tinyllm.runtime): {meta['policy']}; glibc keeps freed memory: "
              f"{meta['keep_freed_memory']} (for both libraries).",
              "- Ratio = tinyllm / PyTorch eager, the median of per-round ratios of interleaved samples "
@@ -427,20 +433,19 @@ def main():
         return
     import torch
     torch.set_num_threads(ARGS.threads)
-    peak = matmul_peak(ARGS.threads)
     meta = {
         "date": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), "threads": ARGS.threads,
         "rounds": ARGS.rounds, "cpus": os.cpu_count(), "loadavg_start": round(os.getloadavg()[0], 2),
         "machine": f"{platform.machine()} {platform.processor() or platform.system()}",
         "software": f"Python {platform.python_version()}, numpy {np.__version__}, torch {torch.__version__}",
-        "peak_gflops": peak / 1e9, "keep_freed_memory": KEEP_MEMORY,
+        "keep_freed_memory": KEEP_MEMORY,
         "policy": ", ".join(f"{k}={os.environ.get(k)}" for k in
                             ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OPENBLAS_THREAD_TIMEOUT",
                              "OMP_WAIT_POLICY")),
     }
     results = []
     for name in ARGS.configs:
-        r = bench_config(name, peak)
+        r = bench_config(name)
         results.append(r)
         print(f"{name}: step {r['ms']['tinyllm step']:.0f} vs {r['ms']['torch step']:.0f} ms "
               f"(ratio {r['ratio_step']:.2f}), forward {r['ms']['tinyllm forward']:.0f} vs "
@@ -451,10 +456,12 @@ def main():
     if ARGS.no_write:
         return
     Path(ARGS.json).write_text(json.dumps({"meta": meta, "results": results}, indent=1) + "\n")
-    replace_between(ARGS.results, "<!-- bench_train:begin -->", "<!-- bench_train:end -->", text)
-    if Path(ARGS.readme).exists() and "<!-- bench_train:table:begin -->" in Path(ARGS.readme).read_text():
-        replace_between(ARGS.readme, "<!-- bench_train:table:begin -->", "<!-- bench_train:table:end -->",
-                        table(results))
+    tag = f"bench_train:t{ARGS.threads}"
+    replace_between(ARGS.results, f"<!-- {tag}:begin -->", f"<!-- {tag}:end -->",
+                    f"### {ARGS.threads} thread(s)\n\n" + text)
+    readme = Path(ARGS.readme)
+    if readme.exists() and f"<!-- {tag}:table:begin -->" in readme.read_text():
+        replace_between(readme, f"<!-- {tag}:table:begin -->", f"<!-- {tag}:table:end -->", table(results))
 
 
 if __name__ == "__main__":

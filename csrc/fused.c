@@ -7,7 +7,8 @@
  *   - LayerNorm caches the row mean and 1/sigma (rows,) instead of x_hat (rows, C);
  *   - GELU caches nothing but its input and recomputes tanh (or erf) in the backward;
  *   - cross-entropy keeps the row log-sum-exp (rows,) and writes its backward over the logits.
- * Row sums are accumulated in double for both dtypes. OpenMP splits rows; the column sums of a
+ * Row sums are accumulated in double for both dtypes (the cross-entropy's sum of exponentials in
+ * REAL, in vector lanes, so that its exp vectorises). OpenMP splits rows; the column sums of a
  * backward (dgamma, dbeta, db) are accumulated per thread and added in thread order.
  * Functions returning int give 0, or -1 when scratch memory could not be allocated. */
 
@@ -122,50 +123,89 @@ int FN(tl_layernorm_backward)(const REAL *dy, const REAL *x, const REAL *mean, c
 /* tanh form: 0.5 (1 + tanh(u)) = sigmoid(2u), so y = x / (1 + exp(-2u)) with u = sqrt(2/pi)
  * (x + 0.044715 x^3): one vectorised exp, and no cancellation in 1 + tanh(u) when x << 0.
  * exact form (approximate=0): y = 0.5 x (1 + erf(x / sqrt 2)). x, y (n,); y may be x. */
+#define TL_CHUNK 4096   /* elements per OpenMP work item of the element-wise kernels */
+
+/* The tanh form on one chunk; out of line (noinline) so that GCC vectorises it, exp included
+ * (see exp_shift_sum in softmax.c). */
+static TL_NOINLINE void FN(gelu_tanh_chunk)(const REAL *x, REAL *y, int64_t n)
+{
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        const REAL xi = x[i];
+        const REAL u = (REAL)TL_SQRT_2_OVER_PI * (xi + (REAL)TL_GELU_A * xi * xi * xi);
+        y[i] = xi / (1 + EXP(-2 * u));
+    }
+}
+
 void FN(tl_gelu_forward)(const REAL *x, REAL *y, int64_t n, int approximate)
 {
-    int64_t i;
-    if (approximate) {
-#pragma omp parallel for simd schedule(static) num_threads(FN(threads_for)(8 * n))
-        for (i = 0; i < n; i++) {
-            const REAL xi = x[i];
-            const REAL u = (REAL)TL_SQRT_2_OVER_PI * (xi + (REAL)TL_GELU_A * xi * xi * xi);
-            y[i] = xi / (1 + EXP(-2 * u));
-        }
-    } else {
+    int64_t c0;
 #pragma omp parallel for schedule(static) num_threads(FN(threads_for)(8 * n))
-        for (i = 0; i < n; i++)
-            y[i] = (REAL)0.5 * x[i] * (1 + ERF(x[i] * (REAL)TL_INV_SQRT_2));
+    for (c0 = 0; c0 < n; c0 += TL_CHUNK) {
+        const int64_t m = n - c0 < TL_CHUNK ? n - c0 : TL_CHUNK;
+        if (approximate) {
+            FN(gelu_tanh_chunk)(x + c0, y + c0, m);
+        } else {
+            for (int64_t i = c0; i < c0 + m; i++)
+                y[i] = (REAL)0.5 * x[i] * (1 + ERF(x[i] * (REAL)TL_INV_SQRT_2));
+        }
     }
 }
 
 /* In the forward pass this was y = x s with s = sigmoid(2u), so dy/dx = s + x * 2 s (1 - s) du/dx
  * (which equals 0.5 (1 + t) + 0.5 x (1 - t^2) du/dx of the reference, t = tanh u), and du/dx =
  * sqrt(2/pi) (1 + 3 * 0.044715 x^2). Exact: dy/dx = Phi(x) + x phi(x). dx may be dy. */
+static TL_NOINLINE void FN(gelu_tanh_backward_chunk)(const REAL *x, const REAL *dy, REAL *dx,
+                                                     int64_t n)
+{
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        const REAL xi = x[i], x2 = xi * xi;
+        const REAL u = (REAL)TL_SQRT_2_OVER_PI * (xi + (REAL)TL_GELU_A * x2 * xi);
+        const REAL du = (REAL)TL_SQRT_2_OVER_PI * (1 + (REAL)(3 * TL_GELU_A) * x2);
+        const REAL s = 1 / (1 + EXP(-2 * u));
+        dx[i] = dy[i] * (s + xi * 2 * s * (1 - s) * du);
+    }
+}
+
 void FN(tl_gelu_backward)(const REAL *x, const REAL *dy, REAL *dx, int64_t n, int approximate)
 {
-    int64_t i;
-    if (approximate) {
-#pragma omp parallel for simd schedule(static) num_threads(FN(threads_for)(8 * n))
-        for (i = 0; i < n; i++) {
-            const REAL xi = x[i], x2 = xi * xi;
-            const REAL u = (REAL)TL_SQRT_2_OVER_PI * (xi + (REAL)TL_GELU_A * x2 * xi);
-            const REAL du = (REAL)TL_SQRT_2_OVER_PI * (1 + (REAL)(3 * TL_GELU_A) * x2);
-            const REAL s = 1 / (1 + EXP(-2 * u));
-            dx[i] = dy[i] * (s + xi * 2 * s * (1 - s) * du);
-        }
-    } else {
+    int64_t c0;
 #pragma omp parallel for schedule(static) num_threads(FN(threads_for)(8 * n))
-        for (i = 0; i < n; i++) {
-            const REAL xi = x[i];
-            const REAL cdf = (REAL)0.5 * (1 + ERF(xi * (REAL)TL_INV_SQRT_2));
-            const REAL pdf = EXP((REAL)-0.5 * xi * xi) * (REAL)TL_INV_SQRT_2PI;
-            dx[i] = dy[i] * (cdf + xi * pdf);
+    for (c0 = 0; c0 < n; c0 += TL_CHUNK) {
+        const int64_t m = n - c0 < TL_CHUNK ? n - c0 : TL_CHUNK;
+        if (approximate) {
+            FN(gelu_tanh_backward_chunk)(x + c0, dy + c0, dx + c0, m);
+        } else {
+            for (int64_t i = c0; i < c0 + m; i++) {
+                const REAL xi = x[i];
+                const REAL cdf = (REAL)0.5 * (1 + ERF(xi * (REAL)TL_INV_SQRT_2));
+                const REAL pdf = EXP((REAL)-0.5 * xi * xi) * (REAL)TL_INV_SQRT_2PI;
+                dx[i] = dy[i] * (cdf + xi * pdf);
+            }
         }
     }
 }
 
 /* ------------------------------------------------------------------ cross-entropy (S1, S2) */
+
+/* sum_j exp(z_j - m) over one row, vectorised (noinline, as above). */
+static TL_NOINLINE REAL FN(exp_sum)(const REAL *z, int64_t n, REAL m)
+{
+    REAL s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int64_t j = 0; j < n; j++)
+        s += EXP(z[j] - m);
+    return s;
+}
+
+/* d_j = exp(z_j - l) * sc over one row, vectorised; d may be z. */
+static TL_NOINLINE void FN(exp_shift_scale)(const REAL *z, REAL *d, int64_t n, REAL l, REAL sc)
+{
+#pragma omp simd
+    for (int64_t j = 0; j < n; j++)
+        d[j] = EXP(z[j] - l) * sc;
+}
 
 /* One pass per kept row of z (rows, V): m = max z, lse = m + log sum exp(z - m), and the row's
  * negative log-likelihood lse - z[y]. Rows with y == ignore_index are skipped (lse = 0).
@@ -187,11 +227,7 @@ double FN(tl_cross_entropy_forward)(const REAL *z, const int64_t *y, REAL *lse, 
 #pragma omp simd reduction(max : m)
         for (int64_t j = 0; j < V; j++)
             m = zr[j] > m ? zr[j] : m;
-        double s = 0;
-#pragma omp simd reduction(+ : s)
-        for (int64_t j = 0; j < V; j++)
-            s += EXP(zr[j] - m);
-        const double l = (double)m + log(s);
+        const double l = (double)m + log((double)FN(exp_sum)(zr, V, m));
         lse[r] = (REAL)l;
         total += l - (double)zr[y[r]];
     }
@@ -213,11 +249,7 @@ void FN(tl_cross_entropy_backward)(const REAL *z, const int64_t *y, const REAL *
             memset(dzr, 0, (size_t)V * sizeof(REAL));
             continue;
         }
-        const REAL *zr = z + r * V;
-        const REAL l = lse[r];
-#pragma omp simd
-        for (int64_t j = 0; j < V; j++)
-            dzr[j] = EXP(zr[j] - l) * sc;
+        FN(exp_shift_scale)(z + r * V, dzr, V, lse[r], sc);
         dzr[y[r]] -= sc;
     }
 }

@@ -154,6 +154,8 @@ def test_bad_inputs():
         PromptModel(m, tok, "it was {mask}", tiny.LABEL_WORDS)
     with pytest.raises(TypeError, match="GPT or BERT"):
         PromptModel(object(), tok, TEMPLATE, tiny.LABEL_WORDS)
+    with pytest.raises(TypeError, match="tokenizer"):
+        PromptModel(m, "tok", TEMPLATE, tiny.LABEL_WORDS)
     other = tiny.WordTokenizer(tiny.WORDS[:-3])
     with pytest.raises(ValueError, match="vocab_size"):
         PromptModel(m, other, TEMPLATE, tiny.LABEL_WORDS)
@@ -175,3 +177,17 @@ def test_non_finite_prompt_parameters_are_a_clear_error():
     pm.prompt_params["template.soft"][0, 0] = np.nan
     with pytest.raises(NonFiniteError, match="'template.soft'.*learning rate"):
         pm.loss_and_grads(tiny.TEXTS, tiny.LABELS)
+
+
+def test_answer_first_needs_context_for_a_causal_lm():
+    tok, m = tiny.tokenizer(), tiny.gpt()
+    pm = PromptModel(m, tok, "{mask} , {x}", tiny.LABEL_WORDS)            # [BOS] gives the context
+    lp = tiny.log_softmax(m.forward(np.array([[tok.bos_id]]))[0, 0])
+    np.testing.assert_allclose(pm.label_scores(["a movie"])[0, 0],
+                               np.logaddexp(lp[tok.token_to_id("awful")],
+                                            lp[tok.token_to_id("very")] + tiny.log_softmax(
+                                                m.forward(np.array([[tok.bos_id, tok.token_to_id("very")]]))[0, 1]
+                                            )[tok.token_to_id("bad")]), atol=1e-12)
+    no_bos = tiny.WordTokenizer(tiny.WORDS, specials=("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[EOS]", "[XX]"))
+    with pytest.raises(ValueError, match="nothing precedes"):
+        PromptModel(m, no_bos, "{mask} , {x}", tiny.LABEL_WORDS).predict_proba(["a movie"])

@@ -206,3 +206,14 @@ def test_a_dataset_works_like_pairs():
     b = PromptModel(tiny.gpt(), tok, "{x} {soft*2} {mask}", tiny.LABEL_WORDS)
     assert fit(a, ds, steps=3, lr=0.01, batch_size=2) == fit(b, EXAMPLES, steps=3, lr=0.01, batch_size=2)
     np.testing.assert_array_equal(a.predict_proba(ds), b.predict_proba(tiny.TEXTS))
+
+
+def test_label_search_bad_input():
+    tok, m = tiny.tokenizer(), tiny.gpt()
+    pm = PromptModel(m, tok, "{x} it was {mask} .", tiny.LABEL_WORDS)
+    with pytest.raises(ValueError, match="not a label name"):
+        label_search(pm, [("a movie", "meh"), ("the soup", "pos")])
+    with pytest.raises(ValueError, match=r"no example of label\(s\) \['neg'\]"):
+        label_search(pm, [("a movie", "pos"), ("the soup", "pos")])
+    with pytest.raises(ValueError, match="top_k"):
+        label_search(pm, EXAMPLES, top_k=0)

@@ -11,7 +11,6 @@ Every subcommand's ``--help`` says what it does and which step of the article it
 
 import argparse
 import math
-import os
 import sys
 from pathlib import Path
 
@@ -132,12 +131,12 @@ def add_threads_arg(p):
 
 
 def set_threads(n):
-    """Fix the BLAS/OpenMP thread count; only effective before NumPy is first imported."""
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        if n is not None:
-            os.environ[var] = str(n)
-        else:
-            os.environ.setdefault(var, os.environ.get("OMP_NUM_THREADS", "1"))
+    """The thread policy of tinyllm.runtime: one count for BLAS and OpenMP (default 1, or
+    OMP_NUM_THREADS), BLAS workers that sleep after a call, passive OpenMP waiting. Set before NumPy
+    is first imported, which is why the commands import it lazily."""
+    from tinyllm import runtime
+
+    runtime.configure_threads(n)
 
 
 def build_parser():
@@ -300,8 +299,11 @@ def exit_status(result):
 
 
 def cmd_pretrain(args, out, err):
+    from tinyllm import runtime
     from tinyllm.distributed import init
     from tinyllm.train.pretrain import Recipe, pretrain
+
+    runtime.keep_freed_memory()   # every step reuses the pages of the last (tinyllm.runtime)
 
     given = recipe_from_args(args)
     if args.resume and args.force:
@@ -391,9 +393,12 @@ def cmd_app(args, out, err):
 
 
 def cmd_demo(args, out, err):
+    from tinyllm import runtime
     from tinyllm.generate import generate_text
     from tinyllm.train.evaluate import evaluate_corpus
     from tinyllm.train.pretrain import Recipe, pretrain
+
+    runtime.keep_freed_memory()
 
     recipe = Recipe(steps=args.steps)
     err.write("tinyllm demo: pre-training a GPT on TinyWorld (article section 3.2, steps 1-10)\n")

@@ -138,12 +138,12 @@ for i, prompt in enumerate(["review: I watched", "facts: Anna", "math:"]):
 # ## 7. Saving and loading
 #
 # A trained model is a folder: `config.json` and `model.safetensors` in the Hugging Face layout,
-# plus the tokenizer. Loading it back gives exactly the same predictions.
+# plus the tokenizer (tinyllm's own `tinyllm_tokenizer.json`, and `tokenizer.json` in the format of
+# Hugging Face's `tokenizers`). Loading it back gives exactly the same predictions.
 
 # %%
 with tempfile.TemporaryDirectory() as folder:
-    model.save_pretrained(folder)
-    tok.save(Path(folder) / "tokenizer.json")
+    model.save_pretrained(folder, tokenizer=tok)
     print(sorted(p.name for p in Path(folder).iterdir()))
     again, tok2 = GPT.from_pretrained(folder), load_tokenizer(folder)
 x = np.array([val_framed[0][:-1]])

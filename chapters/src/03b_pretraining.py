@@ -279,7 +279,7 @@ ax.set_xlabel("step"); ax.set_ylabel("nats/token"); ax.legend(); plt.show()
 # ## Step 10 — Storage
 #
 # The run folder holds the best model at the top (a Hugging Face style `config.json` +
-# `model.safetensors`, and `tokenizer.json`), full checkpoints with the optimizer moments, random
+# `model.safetensors`, and the tokenizer: `tinyllm_tokenizer.json` + a Hugging Face `tokenizer.json`), full checkpoints with the optimizer moments, random
 # state and data position under `checkpoints/`, and `metrics.json` + `loss_curve.png`. Every save
 # goes to a temporary folder first and is renamed into place, so a crash never leaves half a
 # checkpoint. Loading the folder back reproduces the model exactly.
@@ -293,6 +293,28 @@ best = GPT.from_pretrained(run / "checkpoints" / "best")
 xv = val_batches[0]["idx"][:2]
 assert np.array_equal(again.forward(xv), best.forward(xv))
 print("best validation loss in metrics.json:", json.loads((run / "metrics.json").read_text())["best_val_loss"])
+
+# %% [markdown]
+# `model.safetensors`, byte by byte. The format is simple enough to read by hand: 8 bytes give the
+# length N of a JSON header (little-endian), the header maps each tensor's name to its dtype, shape
+# and `[begin, end)` byte range in the data that follows, and the data is every tensor's raw
+# little-endian bytes, one after the other. (tinyllm itself reads and writes the format with the
+# `safetensors` package, which also refuses damaged files: offsets outside the data, tensors that
+# overlap or share bytes, sizes that do not match dtype × shape.)
+
+# %%
+raw = (run / "model.safetensors").read_bytes()
+N = int.from_bytes(raw[:8], "little")                          # header length
+header = json.loads(raw[8:8 + N])
+print(f"{len(raw):,} bytes = 8 + header {N} + data {len(raw) - 8 - N:,}")
+info = header["transformer.wpe.weight"]                        # the position embeddings P (S8)
+print("transformer.wpe.weight:", info)
+begin, end = info["data_offsets"]
+P = np.frombuffer(raw[8 + N + begin:8 + N + end], dtype="<f4").reshape(info["shape"])
+assert np.array_equal(P, again.params["pos_emb"])
+ranges = sorted(tuple(v["data_offsets"]) for k, v in header.items() if k != "__metadata__")
+assert ranges[0][0] == 0 and all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))   # back to back
+print("the bytes are the model's position embeddings; tensors lie back to back, none overlaps")
 
 # %% [markdown]
 # Resuming continues exactly: the checkpoint holds everything the next step depends on, so

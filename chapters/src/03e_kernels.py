@@ -21,7 +21,9 @@
 #    a row of $A$ (the FlashAttention idea) — and its backward pass, which recomputes $A$;
 # 4. the compiled versions (C through Cython, Numba on the CPU, Numba CUDA), checked against the
 #    reference, with a small speed and memory comparison;
-# 5. how to read the C kernel next to the equations, and how to debug the Numba one.
+# 5. how to read the C kernel next to the equations, and how to debug the Numba one;
+# 6. a whole training step, kernel by kernel: the fused LayerNorm, GELU, cross-entropy and AdamW,
+#    memory that stays mapped, one thread policy, and the comparison with PyTorch.
 #
 # The contract all four backends keep (shapes, masks, NaN in → NaN out, tolerances) is written
 # out in `docs/KERNELS.md`.
@@ -326,6 +328,175 @@ print(result.stdout.strip() or result.stderr[-2000:])
 assert result.returncode == 0 and result.stdout.startswith("function")
 
 # %% [markdown]
+# ## 6. A whole training step, kernel by kernel
+#
+# Attention is one part of a GPT training step. The rest — LayerNorm (S4), GELU (S5), the
+# projections of E3.1/E3.4 with their biases, the cross-entropy over the vocabulary (S1, S2) and the
+# AdamW update (S9) — is where NumPy loses to PyTorch: each NumPy expression is one pass over
+# memory and one fresh temporary, so LayerNorm's five lines read and write its (B·T, C) input
+# about ten times, and the cross-entropy makes six (B·T, V) temporaries. The matmuls themselves are
+# not the problem (NumPy's BLAS runs them as fast as PyTorch's).
+#
+# `tinyllm.kernels.fused` has the same functions as `tinyllm.ops` with the same signatures,
+# written in C (`csrc/fused.c`) as one pass per row. Version 1 is the reference, version 2 the
+# fused kernel; each pair is timed below on the shapes of one step of a small GPT, forward +
+# backward, in CPU time of one thread (CPU time, because wall time on a shared machine measures the
+# neighbours too). `tinyllm.kernels.use("numpy")` switches the whole model back to the reference.
+
+# %%
+from tinyllm import GPT, GPTConfig
+from tinyllm.kernels import fused
+from tinyllm.ops.losses import causal_lm_targets
+from tinyllm.train.optim import AdamW
+
+
+def cpu_ms(fn, repeat=5):
+    """Best CPU time of fn() in ms (process_time: what this process computed, whatever the load)."""
+    fn()
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.process_time()
+        fn()
+        best = min(best, time.process_time() - t0)
+    return 1e3 * best
+
+
+Bs, Ts, Vs, Cs, Ls = 8, 128, 2048, 128, 2
+cfg = GPTConfig(vocab_size=Vs, n_layer=Ls, n_head=4, d_model=Cs, max_len=Ts)
+gpt = GPT(cfg, seed=0)
+idx = rng.integers(0, Vs, (Bs, Ts))
+targets = causal_lm_targets(idx)
+N = Bs * Ts
+x32 = rng.standard_normal((N, Cs)).astype(np.float32)
+h32 = rng.standard_normal((N, 4 * Cs)).astype(np.float32)
+z32 = rng.standard_normal((N, Vs)).astype(np.float32)
+gamma, beta = np.ones(Cs, np.float32), np.zeros(Cs, np.float32)
+
+
+def layernorm_pair():
+    y, c = fused.layernorm_forward(x32, gamma, beta)
+    fused.layernorm_backward(y, c)
+
+
+def gelu_pair():
+    y, c = fused.gelu_forward(h32, "tanh")
+    fused.gelu_backward(y, c, overwrite_dy=True)
+
+
+def ce_pair():
+    loss, c = fused.cross_entropy_forward(z32.copy(), targets.reshape(-1), overwrite_logits=True)
+    fused.cross_entropy_backward(1.0, c)
+
+
+def adamw_pair(opt=AdamW({k: v.copy() for k, v in gpt.params.items()}, lr=1e-3)):
+    opt.step(grads_for_adamw)
+
+
+_, grads_for_adamw = gpt.loss_and_grads(idx, targets)
+per_step = {"LayerNorm S4": (layernorm_pair, 2 * Ls + 1), "GELU S5": (gelu_pair, Ls),
+            "cross-entropy S2": (ce_pair, 1), "AdamW S9": (adamw_pair, 1)}
+rows = {}
+for name, (fn, count) in per_step.items():
+    with K.use("numpy"):
+        ref_ms = count * cpu_ms(fn)
+    rows[name] = (ref_ms, count * cpu_ms(fn))
+with K.use("numpy"):
+    ref_step = cpu_ms(lambda: gpt.loss_and_grads(idx, targets), repeat=3)
+fast_step = cpu_ms(lambda: gpt.loss_and_grads(idx, targets), repeat=3)
+rows["whole step (loss and gradients)"] = (ref_step, fast_step)
+print(f"{'per step, CPU ms':34s} {'v1 NumPy':>9s} {'v2 fused C':>11s}  speed-up")
+for name, (a, b) in rows.items():
+    print(f"{name:34s} {a:9.2f} {b:11.2f}  {a / b:6.1f}x")
+
+# %% [markdown]
+# AdamW gains little: it is bound by memory traffic (every parameter, gradient and moment is read
+# and written once per step either way), and the reference streams close to that once its
+# temporaries stay float32 (`math.sqrt` of the bias correction, not `np.sqrt`, which would make
+# them float64). The whole step gains less than its parts because most of it is matmuls, which
+# were already BLAS.
+#
+# The fused kernels keep less, too: LayerNorm's cache holds the row mean and $1/\sigma$ (one
+# number per row) instead of $\hat x$ (a whole (B·T, C) copy), GELU keeps only its input and
+# recomputes $\tanh$ in the backward, and the cross-entropy keeps one log-sum-exp per row and
+# writes its backward into the logits' own buffer. Here is the LayerNorm forward, one row per
+# OpenMP iteration: pass 1 the mean, pass 2 the variance, pass 3 the output (S4).
+
+# %%
+src = (REPO / "csrc" / "fused.c").read_text()
+start = src.index("void FN(tl_layernorm_forward)")
+print(src[start:src.index("/* In the forward pass this was y = gamma", start)])
+
+# %% [markdown]
+# ### Two effects outside the arithmetic: memory churn and thread fights
+#
+# **Memory churn.** NumPy gets each large temporary from the operating system (`mmap`) and gives it
+# back when it is freed, so every step touches fresh pages and takes one page fault per 4 KB page
+# (or per huge page) — tens of thousands per step at the benchmark's M size. `tinyllm.runtime.
+# keep_freed_memory()` tells glibc's allocator to keep freed memory, so the next step reuses the
+# same pages: the allocator becomes the step's workspace. The CLI's `pretrain` calls it; below, two
+# fresh processes count the page faults of their fourth training step with and without it.
+
+# %%
+probe = r"""
+import sys, numpy as np
+from tinyllm import runtime, GPT, GPTConfig
+from tinyllm.ops.losses import causal_lm_targets
+if sys.argv[1] == "keep":
+    runtime.keep_freed_memory()
+m = GPT(GPTConfig(vocab_size=2048, n_layer=2, n_head=4, d_model=128, max_len=128), seed=0)
+idx = np.random.default_rng(0).integers(0, 2048, (8, 128))
+for step in range(4):
+    f0 = runtime.page_faults()
+    m.loss_and_grads(idx, causal_lm_targets(idx))
+print(runtime.page_faults() - f0)
+"""
+for mode in ("keep", "default"):
+    res = subprocess.run([sys.executable, "-c", probe, mode], capture_output=True, text=True,
+                         env=dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1"))
+    print(f"page faults in step 4 ({mode:7s} allocator): {res.stdout.strip() or res.stderr[-500:]}")
+
+# %% [markdown]
+# **Thread fights.** A step alternates BLAS matmuls (OpenBLAS's threads) with C kernels (OpenMP's
+# threads) on the same cores. By default OpenBLAS's threads keep spinning for a while after each
+# matmul, and an OpenMP kernel that starts meanwhile shares the cores with them. `tinyllm.runtime.
+# configure_threads(n)` sets one count for both pools, lets BLAS threads sleep right after a call
+# (`OPENBLAS_THREAD_TIMEOUT=4`) and OpenMP threads wait passively (`OMP_WAIT_POLICY=PASSIVE`).
+# These are read when the libraries load, so the CLI and the benchmarks call it before importing
+# NumPy; this notebook already imported NumPy, so we only print the policy it would add.
+# One more rule lives in `tinyllm.kernels.fused.linear_backward`: a weight gradient $x^\top dy$ (a
+# long inner dimension, a small result) runs on one BLAS thread (`runtime.serial_blas`), because
+# OpenBLAS's two-thread version of that product was measured 20–90× slower on a busy machine.
+
+# %%
+from tinyllm import runtime
+
+print("policy variables:", runtime.POLICY)
+
+# %% [markdown]
+# ### Against PyTorch
+#
+# `benchmarks/bench_train.py` copies the same weights into a minimal PyTorch GPT-2, checks that both
+# give the same loss and gradients on the same batch, then times both train steps and forward
+# passes interleaved, recording how busy the machine was with other work. Its table (from
+# `benchmarks/train_results_t2.json`, written by the script; the ratio is tinyllm / PyTorch, below 1
+# means tinyllm is faster):
+
+# %%
+import json
+
+results_file = REPO / "benchmarks" / "train_results_t2.json"
+if results_file.exists():
+    bench = json.loads(results_file.read_text())
+    print(f"{bench['meta']['date']} UTC, {bench['meta']['threads']} threads, load average at the start "
+          f"{bench['meta']['loadavg_start']}")
+    for r in bench["results"]:
+        print(f"{r['config']}: step {r['ms']['tinyllm step']:7.0f} ms vs {r['ms']['torch step']:7.0f} ms "
+              f"(ratio {r['ratio_step']:.2f}); forward ratio {r['ratio_forward']:.2f}; "
+              f"foreign load {r['foreign_load_cores']['kept_median']:.2f} cores")
+else:
+    print("run python benchmarks/bench_train.py to produce", results_file.name)
+
+# %% [markdown]
 # ## What to take away
 #
 # - E3.2 and E3.3 can be computed without ever materialising $A$: tiles of keys, a running max and
@@ -334,3 +505,7 @@ assert result.returncode == 0 and result.stdout.startswith("function")
 #   grows as $T$ instead of $T^2$ per row.
 # - Every fast version is checked against the three NumPy lines — in this chapter and, on random
 #   shapes, in `tests/test_kernels.py`.
+# - A training step is more than attention: fusing the element-wise ops (one pass per row instead
+#   of one per NumPy expression), keeping freed memory and giving BLAS and OpenMP one thread policy
+#   took tinyllm's step from about twice PyTorch eager's time to below it in the benchmark above
+#   (section 6; `tests/test_fused.py` checks every fused kernel against its NumPy reference).

@@ -9,7 +9,8 @@ def dropout_forward(x, p, rng=None, training=True):
     """Inverted dropout, so that evaluation needs no rescaling.
 
     x: any shape; p in [0, 1); rng: np.random.Generator (required when training and p > 0).
-    Returns y (same shape as x) and the cache holding the scaled keep-mask.
+    Returns y (same shape as x) and the cache: mask (x's shape, the keep-mask already scaled by
+    1/(1-p)), or None when nothing is dropped.
     """
     check_float("x", x)
     if not 0.0 <= p < 1.0:

@@ -9,6 +9,7 @@ def embedding_forward(ids, W):
     """y = W[ids]. Implements the lookups of S8 (token, position, segment).
 
     ids: (...) integers in [0, V)   W: (V, C)   ->   y: (..., C)
+    cache: ids (...), shape (V, C) and dtype of W (the backward builds dW from them).
     """
     check_int("ids", ids)
     check_float("W", W)

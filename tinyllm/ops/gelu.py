@@ -22,6 +22,7 @@ def gelu_forward(x, approximate="tanh"):
     approximate="none":  y = x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2))
     approximate="tanh":  y = 0.5 x (1 + tanh(u)),  u = sqrt(2/pi) (x + 0.044715 x^3)
     x: any shape -> y: same shape.
+    cache: x, approximate, and t = tanh(u) (tanh form) or cdf = Phi(x) (exact form), both x's shape.
     """
     check_float("x", x)
     if approximate == "tanh":

@@ -9,7 +9,8 @@ def layernorm_forward(x, gamma, beta, eps=1e-5):
     """Implements S4 over the last axis (biased variance, as GPT-2 and BERT use).
 
     x: (..., C)   gamma, beta: (C,)   ->   y: (..., C)
-    The cache keeps the normalised x_hat and 1/sigma, all the backward needs.
+    cache: x_hat (..., C) the normalised input, rstd (..., 1) = 1/sigma, gamma (C,): all the
+    backward needs.
     """
     check_float("x", x)
     check_same_dtype(x=x, gamma=gamma, beta=beta)

@@ -7,6 +7,7 @@ def linear_forward(x, W, b=None):
     """y = x W + b. Implements the projections of E3.1 and E3.4.
 
     x: (..., C_in)   W: (C_in, C_out)   b: (C_out,) or None   ->   y: (..., C_out)
+    cache: x (..., C_in), W (C_in, C_out), has_b (bool).
     """
     check_float("x", x)
     check_float("W", W)

@@ -22,7 +22,7 @@ def softmax_forward(x):
     """Row softmax over the last axis. Implements S1 (and the softmax of E3.2).
 
     x: (..., N) float32/float64, N >= 1, may contain -inf (masked entries).
-    Returns y (..., N) and a cache for ``softmax_backward``. Rows that are entirely -inf give 0;
+    Returns y (..., N) and the cache: y (..., N). Rows that are entirely -inf give 0;
     a row with a NaN gives NaN.
     """
     check_float("x", x)
@@ -47,7 +47,7 @@ def softmax_backward(dy, cache):
 def log_softmax_forward(x):
     """Log-softmax over the last axis: z - logsumexp(z) (S1, S2), stable.
 
-    x: (..., N). Returns log p (..., N); the cache keeps p = softmax(x) for the backward.
+    x: (..., N). Returns log p (..., N) and the cache: p (..., N) = softmax(x), for the backward.
     """
     check_float("x", x)
     check_rows("x", x)

@@ -80,7 +80,7 @@ def label_search(prompt_model, examples, top_k=3, n_likely=20, exclude=()):
     pm = prompt_model
     pairs = as_pairs(examples)
     names = pm.verbalizer.label_names
-    labels = np.array([names.index(y) if isinstance(y, str) else int(y) for _, y in pairs])
+    labels = np.array([pm._labels([y], 1)[0] for _, y in pairs])
     if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
         raise ValueError(f"top_k must be an int >= 1, got {top_k!r}")
     missing = [names[c] for c in range(len(names)) if not (labels == c).any()]

@@ -32,6 +32,7 @@ from tinyllm.prompt.template import Template, encode_strict, encode_text
 from tinyllm.prompt.verbalizer import Verbalizer
 
 SOFT, TRIGGER = "template.soft", "template.trigger"
+_KV_ROWS = 1 << 15         # cached positions (rows x length) repeated at once when label words continue
 
 
 class NonFiniteError(ValueError, FloatingPointError):
@@ -57,6 +58,8 @@ class PromptModel:
             self.kind = "bert"
         else:
             raise TypeError(f"model must be a tinyllm GPT or BERT (with its MLM head), got {type(model).__name__}")
+        if not all(hasattr(tokenizer, a) for a in ("encode", "vocab_size", "token_to_id")):
+            raise TypeError(f"tokenizer must be a tinyllm tokenizer (the model's own), got {type(tokenizer).__name__}")
         if tokenizer.vocab_size != model.config.vocab_size:
             raise ValueError(f"tokenizer has {tokenizer.vocab_size} tokens but the model's vocab_size is "
                              f"{model.config.vocab_size}: use the model's own tokenizer")
@@ -238,6 +241,10 @@ class PromptModel:
         """What ``generate(..., prompt=self)`` needs: dict(inputs_embeds=(m, C) or None,
         past_kv=list of (k, v) each (1, H, m, D) or None) from the peft module (S12)."""
         out = dict(inputs_embeds=None, past_kv=None)
+        if self._peft_in_slots:
+            raise ValueError("this prompt's virtual tokens sit in the template's {soft} slots, but generation "
+                             "places them before the text: train a peft prompt without {soft} slots of the same "
+                             "count to generate with it")
         if self.peft is not None:
             vectors, _ = self.peft.forward()
             out["inputs_embeds" if self.peft.kind == "embeds" else "past_kv"] = vectors
@@ -374,7 +381,11 @@ class PromptModel:
                                  "(k) or a model with a longer context")
         else:
             fields = self._fit_fields(fields, extra, where)
-        return head + self._render(self._before, fields), fields
+        before = head + self._render(self._before, fields)
+        if not before:
+            raise ValueError(f"{where}: nothing precedes {{mask}} and the tokenizer has no [BOS]: a causal LM "
+                             "needs context before the answer; put the input before {mask}")
+        return before, fields
 
     def _query_len(self, fields):
         return len(self._render(self._before, fields)) + (len(self._render(self._after, fields))
@@ -452,12 +463,16 @@ class PromptModel:
             cont = np.full((len(multi), K - 1), self.tokenizer.pad_id or 0, np.int64)
             for r, w in enumerate(multi):
                 cont[r, :len(words[w]) - 1] = words[w][:-1]
-            past = [(np.repeat(k, len(multi), 0), np.repeat(v, len(multi), 0)) for k, v in present]
-            logits, _ = model.forward_cached(np.tile(cont, (len(group), 1)), past_kv=past, pos_offset=L)
-            lp = _log_softmax(logits).reshape(len(group), len(multi), K - 1, -1)
-            for r, w in enumerate(multi):
-                rest = words[w][1:]                                            # v_2 .. v_K
-                word_scores[group, w] += lp[:, r, np.arange(len(rest)), rest].sum(axis=1)
+            step = max(1, _KV_ROWS // (len(multi) * present[0][0].shape[2]))   # bounds the repeated cache
+            for a in range(0, len(group), step):
+                sub = group[a:a + step]
+                past = [(np.repeat(k[a:a + step], len(multi), 0), np.repeat(v[a:a + step], len(multi), 0))
+                        for k, v in present]
+                logits, _ = model.forward_cached(np.tile(cont, (len(sub), 1)), past_kv=past, pos_offset=L)
+                lp = _log_softmax(logits).reshape(len(sub), len(multi), K - 1, -1)
+                for r, w in enumerate(multi):
+                    rest = words[w][1:]                                        # v_2 .. v_K
+                    word_scores[sub, w] += lp[:, r, np.arange(len(rest)), rest].sum(axis=1)
         return self.verbalizer.combine_forward(word_scores)[0]
 
     def _pad(self, rows):

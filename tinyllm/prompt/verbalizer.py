@@ -29,7 +29,7 @@ DECODING = ("left_to_right", "parallel")
 
 
 class Verbalizer:
-    """The verbalizer v of S11: each label named by words whose scores give P(y | x, t).
+    """Label words v(y) and how their scores combine into S(y) (S11).
 
     label_words: dict label name -> word or list of words (labels are indices in dict order);
     also accepted: a list of (name, words) pairs, or a list of word lists (names "0", "1", ...).
