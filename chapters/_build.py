@@ -85,8 +85,26 @@ def kernel_env():
     return env
 
 
+def prebuild_models(nb):
+    """Build the zoo models a notebook loads (``tinyllm.pretrained("NAME")``) before it runs, so that a
+    first-use build (minutes, once per machine) never counts against a cell's timeout."""
+    import re
+
+    names = sorted({m for c in nb.cells if c.cell_type == "code"
+                    for m in re.findall(r"pretrained\(\s*[\"']([\w.-]+)[\"']", c.source)})
+    if names:
+        sys.path.insert(0, str(REPO))
+        import tinyllm
+
+        for name in names:
+            tinyllm.pretrained(name)
+    return names
+
+
 def execute(nb, timeout=TIMEOUT_S):
-    """Run every cell of nb in place, in a temporary working directory. Returns the wall time in s."""
+    """Run every cell of nb in place, in a temporary working directory. Returns the wall time in s
+    (not counting a first-use build of the zoo models it loads, see ``prebuild_models``)."""
+    prebuild_models(nb)
     old = os.environ.copy()
     os.environ.update(kernel_env())
     try:

@@ -13,7 +13,9 @@ import numpy as np
 
 
 def calibrate(probs, p_cf):
-    """probs (N, L) or (L,) rows of P(y | x, t); p_cf (L,) content-free probabilities
+    """Contextual calibration (S11): p_hat = diag(p_cf)^-1 p, renormalised.
+
+    probs (N, L) or (L,) rows of P(y | x, t); p_cf (L,) content-free probabilities
     (``PromptModel.content_free_probs``) -> calibrated probabilities, same shape, rows sum to 1."""
     p = np.asarray(probs, dtype=np.float64)
     cf = np.asarray(p_cf, dtype=np.float64)

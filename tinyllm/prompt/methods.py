@@ -53,15 +53,19 @@ TEMPLATES = {
 SIMPLE_WORDS = {"tw-sentiment": {"negative": ["bad"], "positive": ["great"]}}
 CONTROL_WORDS = {"tw-sentiment": {"negative": ["negative"], "positive": ["positive"]}}
 
-# One setting per method, chosen by hand on tw-sentiment's validation split with tinyworld-bert-256
-# at K = 16 (lr from {3e-5, 1e-4, 3e-4, 1e-3} for weights and {1e-3, 1e-2, 3e-2} for prompts,
-# the steps so that a run takes seconds); the same for every task, K and seed.
+# One setting per method. The learning rates of head, finetune, pet and soft were chosen on the
+# validation split (tw-sentiment, tinyworld-bert-256, K = 16, seed 13; 500 examples) from the grid in
+# benchmarks/choose_prompt_hp.py, whose every score is in results/prompt_hp.json: the best of each
+# (head and finetune stay at chance, 47-50%, for every rate tried at K = 16: E2.1 overfits 32 examples).
+# pet-control copies pet's. The others (soft-random, prefix, p-tuning, autoprompt, ICL) are untuned
+# defaults: PEFT's usual prompt learning rate, 4 virtual tokens, AutoPrompt's 10 candidates.
+# Steps are fixed (100 updates of 8 examples) so that a run takes seconds; the same for every task, K, seed.
 HYPERPARAMETERS = {
-    "head": dict(steps=200, lr=1e-3, batch_size=8),
-    "finetune": dict(steps=100, lr=1e-4, batch_size=8),
-    "pet": dict(steps=100, lr=1e-4, batch_size=8),
-    "pet-control": dict(steps=100, lr=1e-4, batch_size=8),
-    "soft": dict(steps=100, lr=1e-2, batch_size=8, num_virtual_tokens=None),
+    "head": dict(steps=200, lr=3e-4, batch_size=8),
+    "finetune": dict(steps=100, lr=3e-5, batch_size=8),
+    "pet": dict(steps=100, lr=3e-4, batch_size=8),
+    "pet-control": dict(steps=100, lr=3e-4, batch_size=8),
+    "soft": dict(steps=100, lr=3e-3, batch_size=8),
     "soft-random": dict(steps=100, lr=1e-2, batch_size=8, num_virtual_tokens=4),
     "prefix": dict(steps=100, lr=1e-2, batch_size=8, num_virtual_tokens=4),
     "p-tuning": dict(steps=100, lr=1e-3, batch_size=8, num_virtual_tokens=4, encoder_hidden_size=64),
@@ -107,14 +111,15 @@ def applies(method, kind):
 
 
 def run(method, task, model, tokenizer, k, seed, n_test=500, template=0, label_words=None, model_name=None,
-        **overrides):
+        split="test", **overrides):
     """Run `method` on `task` with K = `k` labelled examples per class (seeded sample and seeded
     initialisation) and score it on `n_test` test examples -> a result row (dict): task, model,
     method, k, seed, template, accuracy, macro_f1, seconds, hp (every hyper-parameter used).
 
     template: an index into ``templates(task, kind)`` or a template text (then `label_words`, a dict
     label name -> words, is required unless the task's default words fit); overrides: any of the
-    method's ``HYPERPARAMETERS``."""
+    method's ``HYPERPARAMETERS``. split: where the score is measured ("validation" to choose
+    hyper-parameters without touching the test split)."""
     from tinyllm.prompt.metrics import evaluate
 
     kind = model_kind(model)
@@ -132,7 +137,9 @@ def run(method, task, model, tokenizer, k, seed, n_test=500, template=0, label_w
                          f"it takes {sorted(HYPERPARAMETERS.get(method, {}))}")
     train = T.load(task, "train")
     shots = T.few_shot(train, k, seed) if k > 0 else None
-    test = T.load(task, "test", n_test)
+    if split not in ("validation", "test"):
+        raise ValueError(f"split must be 'validation' or 'test', got {split!r}")
+    test = T.load(task, split, n_test)
     choices = templates(task, kind)
     if isinstance(template, str):
         text, words = template, label_words or choices[0][1]
@@ -149,7 +156,7 @@ def run(method, task, model, tokenizer, k, seed, n_test=500, template=0, label_w
     scores = evaluate(test.labels, y_pred, labels=list(range(len(test.label_names))))
     return dict(task=task, model=model_name or type(model).__name__, method=method, k=int(k), seed=int(seed),
                 template=text, accuracy=scores["accuracy"], macro_f1=scores["macro_f1"],
-                seconds=round(seconds, 3), hp=hp, n_test=len(test))
+                seconds=round(seconds, 3), hp=hp, n_test=len(test), split=split)
 
 
 # ------------------------------------------------------------------------------ the methods
@@ -196,7 +203,7 @@ def _pet(model, tok, text, words, shots, test, seed, hp, task, control=False):
         if task not in CONTROL_WORDS:
             raise ValueError(f"pet-control has no control label words for task {task!r}")
         words = CONTROL_WORDS[task]
-    pm = _prompt_model(_copy(model), tok, text, words, seed)
+    pm = _prompt_model(copy_model(model), tok, text, words, seed)
     fit(pm, shots, hp["steps"], hp["lr"], batch_size=hp["batch_size"], seed=seed)
     return pm.predict(test.texts)
 
@@ -248,7 +255,7 @@ def _autoprompt(model, tok, text, words, shots, test, seed, hp, task):
     return pm.predict(test.texts)
 
 
-def _copy(model):
+def copy_model(model):
     """A deep copy of a model (PET trains the weights; the caller's model must not change)."""
     return copy.deepcopy(model)
 
