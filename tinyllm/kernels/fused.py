@@ -26,6 +26,7 @@ import contextlib
 
 import numpy as np
 
+import tinyllm.kernels as _kernels
 from tinyllm import runtime
 from tinyllm.ops import gelu as _gelu_ref
 from tinyllm.ops import layernorm as _ln_ref
@@ -49,10 +50,7 @@ _SERIAL_DW_MAX = 2 ** 20
 def enabled():
     """True when the fused C kernels are used: the extension is built and the current attention
     backend is not the NumPy reference."""
-    if _C is None:
-        return False
-    import tinyllm.kernels as kernels
-    return kernels.current() != "numpy"
+    return _C is not None and _kernels.current() != "numpy"
 
 
 def _rows(x):
@@ -65,7 +63,7 @@ def _rows(x):
 def layernorm_forward(x, gamma, beta, eps=1e-5):
     """S4 over the last axis, one pass per row. x (..., C), gamma, beta (C,) -> y (..., C).
 
-    cache (fused): x (..., C), mean (rows,), rstd (rows,), gamma (C,), eps.
+    cache (fused): x (rows, C) the input as rows, mean (rows,), rstd (rows,), gamma (C,), fused.
     """
     if not enabled():
         y, cache = _ln_ref.layernorm_forward(x, gamma, beta, eps)
@@ -137,7 +135,7 @@ def gelu_backward(dy, cache, overwrite_dy=False):
 def linear_forward(x, W, b=None):
     """y = x W + b with the bias added in place. x (..., C_in), W (C_in, C_out) -> y (..., C_out).
 
-    cache: x, W, has_b, fused (the same as tinyllm.ops.linear's plus the flag).
+    cache: x (..., C_in), W (C_in, C_out), has_b, fused (tinyllm.ops.linear's keys plus the flag).
     """
     if not enabled():
         y, cache = _linear_ref.linear_forward(x, W, b)
@@ -203,7 +201,8 @@ def cross_entropy_forward(logits, targets, ignore_index=_losses_ref.IGNORE_INDEX
     """Mean NLL over the kept positions (S2), one pass per row keeping only its log-sum-exp.
 
     logits (..., V), targets (...) int. cache (fused): z (rows, V) the logits, y (rows,) int64,
-    lse (rows,), n (kept rows). overwrite_logits=True lets the backward write over the logits.
+    lse (rows,), n (kept rows), ignore_index, shape, overwrite, fused. overwrite_logits=True lets
+    the backward write over the logits.
     """
     if not enabled():
         loss, cache = _losses_ref.cross_entropy_forward(logits, targets, ignore_index)

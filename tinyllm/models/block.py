@@ -4,8 +4,11 @@ residual connection and a LayerNorm (article §3.1: "stacked self-attention and 
     pre-LN  (GPT-2):  x1 = x + Drop(MHA(LN_1(x)))         y = x1 + Drop(FFN(LN_2(x1)))
     post-LN (BERT):   x1 = LN_1(x + Drop(MHA(x)))         y = LN_2(x1 + Drop(FFN(x1)))
 
-MHA is E3.1-E3.5 (tinyllm.ops.multihead), FFN is S6, LN is S4. The block's parameters are a dict with
-local names (``ln_1.gamma``, ``attn.W_Q``, ``ffn.W_1``, ...); the models add the ``h.{i}.`` prefix.
+MHA is E3.1-E3.5 (tinyllm.ops.multihead is its readable reference), FFN is S6, LN is S4. The block
+runs them on the fast path: the fused C kernels of tinyllm.kernels.fused (the NumPy reference under
+``tinyllm.kernels.use("numpy")``), Q, K and V from one (C, 3C) product, and the attention kernel of
+tinyllm.kernels. The block's parameters are a dict with local names (``ln_1.gamma``, ``attn.W_Q``,
+``ffn.W_1``, ...); the models add the ``h.{i}.`` prefix.
 """
 
 import numpy as np
@@ -24,6 +27,8 @@ PARAM_SHAPES = {
     "ffn.W_1": ("C", "F"), "ffn.b_1": ("F",),
     "ffn.W_2": ("F", "C"), "ffn.b_2": ("C",),
 }
+
+
 def attention_kernel():
     """The attention implementation the models use: the ``tinyllm.kernels`` dispatch (the fastest
     backend available, or the one chosen with ``tinyllm.kernels.use``), else the NumPy reference."""
