@@ -180,6 +180,9 @@ def from_hf_json(payload):
                 if a.get("special")]
     normalizer = payload.get("normalizer") or {}
     pre = payload.get("pre_tokenizer") or {}
+    for key, part in (("normalizer", normalizer), ("pre_tokenizer", pre)):
+        if not isinstance(part, dict):
+            raise ValueError(f"{key} must be an object or null, got {type(part).__name__}")
     if kind == "WordPiece":
         if model.get("continuing_subword_prefix", "##") != "##":
             raise ValueError("a WordPiece model with a prefix other than '##' is not supported")
