@@ -17,7 +17,9 @@ ORDERS = ("random", "interleave", "grouped")
 
 
 class Demonstrations:
-    """examples: a task Dataset or a list of (text, label) pairs (text a str or a dict of fields)."""
+    """k labelled examples shown in the context of every query (E2.2 with demonstrations).
+
+    examples: a task Dataset or a list of (text, label) pairs (text a str or a dict of fields)."""
 
     def __init__(self, examples, k, order="random", seed=0):
         pairs = as_pairs(examples, "examples")

@@ -24,11 +24,13 @@ from tinyllm.train.optim import AdamW
 
 def fit(prompt_model, examples, steps, lr, batch_size=8, seed=0, weight_decay=0.0, unlabeled=None,
         mlm_weight=1e-4, mlm_batch_size=None):
-    """Train `prompt_model` on labelled `examples` (a dataset or (text, label) pairs) for `steps`
+    """Train `prompt_model` with -log P(y | x, t) (E2.2; the model's weights for PET, the prompt alone
+    for soft prompts, S12) on labelled `examples` (a dataset or (text, label) pairs) for `steps`
     AdamW steps of `batch_size` examples (seeded epochs of shuffled examples).
 
     unlabeled: optional texts for PET's auxiliary masked-LM loss (BERT with a hard template only),
     weighted by `mlm_weight`. {trigger} tokens do not train here (they are discrete: ``autoprompt``).
+    The model's mode is left as it is (zoo models load in evaluation mode: no dropout).
     Returns the list of per-step losses. A non-finite loss or parameter is a NonFiniteError; the
     parameters are then left as they were before that step.
     """
@@ -63,13 +65,12 @@ def fit(prompt_model, examples, steps, lr, batch_size=8, seed=0, weight_decay=0.
         if bad or not np.isfinite(loss):
             raise NonFiniteError(f"step {step}: the loss ({loss}) or the gradients of {bad} are not finite; "
                                  "lower lr or check the inputs")
-        backup = {k: params[k].copy() for k in params} if pm.frozen else None
+        backup = {k: params[k].copy() for k in params}
         opt.step({k: grads[k] for k in params})
         bad = [k for k in params if not np.all(np.isfinite(params[k]))]
         if bad:
-            if backup is not None:
-                for k in params:
-                    params[k][...] = backup[k]
+            for k in params:
+                params[k][...] = backup[k]
             raise NonFiniteError(f"step {step}: prompt parameters {bad} became NaN or inf: lower lr (was {lr})")
         losses.append(float(loss))
     return losses

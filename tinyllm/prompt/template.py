@@ -27,7 +27,7 @@ _COUNT = re.compile(r"(soft|trigger)\*(\d+)\Z")
 
 
 class Template:
-    """A parsed prompt template: an ordered list of parts.
+    """A parsed prompt template t (the t of E2.2): an ordered list of parts.
 
     parts: tuples ``("text", str)``, ``("field", name)``, ``("mask",)``, ``("soft", n, init_text)``
     (init_text None unless written {soft:words}) and ``("trigger", n)``.

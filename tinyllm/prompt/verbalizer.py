@@ -29,7 +29,9 @@ DECODING = ("left_to_right", "parallel")
 
 
 class Verbalizer:
-    """label_words: dict label name -> word or list of words (labels are indices in dict order);
+    """Label words v(y) and how their scores combine into S(y) (S11).
+
+    label_words: dict label name -> word or list of words (labels are indices in dict order);
     also accepted: a list of (name, words) pairs, or a list of word lists (names "0", "1", ...).
     Words are tokenised as written: with a byte-level BPE tokenizer write a word that follows a space
     with its space (" great")."""
