@@ -115,6 +115,8 @@ class Tokenizer:
         self.specials = tuple(s for s in specials if s in self._stoi)
         self.special_ids = frozenset(self._stoi[s] for s in self.specials)
         # a role ("[BOS]") played by a token of another name ("<|endoftext|>" in GPT-2's vocabulary)
+        if aliases is not None and not isinstance(aliases, dict):
+            raise TypeError(f"aliases must be a dict {{role: token}}, got {type(aliases).__name__}")
         self.aliases = dict(aliases or {})
         for role, token in self.aliases.items():
             if role not in SPECIAL_TOKENS or token not in self.specials:
