@@ -287,3 +287,75 @@ def test_sharded_checkpoint_inside_the_folder_loads(gpt_folder):
     back = GPT.from_pretrained(gpt_folder)
     for k, v in ref.params.items():
         np.testing.assert_array_equal(back.params[k], v)
+
+
+# ------------------------------------------------------------------------------ more of the same kind
+
+
+def test_config_that_needs_more_weights_than_stored_is_refused_before_building(gpt_folder):
+    config = json.loads((gpt_folder / "config.json").read_text())
+    for key, value in (("n_layer", 10 ** 9), ("n_embd", 2 ** 20), ("vocab_size", 10 ** 12)):
+        (gpt_folder / "config.json").write_text(json.dumps({**config, key: value}))
+        with pytest.raises(ValueError, match="config.json: describes a model with at least"):
+            GPT.from_pretrained(gpt_folder)
+
+
+def test_config_with_a_huge_integer_literal(gpt_folder):
+    (gpt_folder / "config.json").write_text('{"n_layer": ' + "9" * 5000 + "}")
+    with pytest.raises(ValueError, match="config.json.*not valid JSON"):
+        GPT.from_pretrained(gpt_folder)
+
+
+def test_model_type_that_is_not_a_string(gpt_folder):
+    from tinyllm import zoo
+
+    (gpt_folder / "config.json").write_text('{"model_type": ["gpt2"]}')
+    with pytest.raises(ValueError, match="model_type must be a string"):
+        zoo.load_folder(gpt_folder)
+
+
+def test_hf_tokenizer_json_with_wrongly_typed_parts(tmp_path):
+    base = {"model": {"type": "WordPiece", "vocab": {"[UNK]": 0, "a": 1}}, "added_tokens": []}
+    for key, value in (("pre_tokenizer", [1]), ("normalizer", "Lowercase")):
+        path = _write(tmp_path / "tokenizer.json", {**base, key: value})
+        with pytest.raises(ValueError, match=rf"tokenizer\.json.*{key} must be an object"):
+            load_tokenizer(path)
+    path = _write(tmp_path / "tokenizer.json", {**base, "added_tokens": [{"content": 5, "special": True}]})
+    with pytest.raises((ValueError, TypeError), match=r"tokenizer\.json"):
+        load_tokenizer(path)
+    path = _write(tmp_path / "tokenizer.json", {"model": {"type": "BPE", "vocab": {"a": 0}, "merges": "a b"},
+                                                "added_tokens": [], "pre_tokenizer": {"type": "ByteLevel"}})
+    with pytest.raises(ValueError, match=r"tokenizer\.json.*merges"):
+        load_tokenizer(path)
+
+
+def test_tokens_with_lone_surrogates_are_refused_not_half_saved(tmp_path):
+    path = tmp_path / "tok.json"
+    path.write_text('{"tinyllm_tokenizer": "word", "words": ["ok", "\\ud800"]}', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"words\[1\].*lone surrogate"):
+        load_tokenizer(path)
+
+
+def test_gpt2_files_that_do_not_fit_together(tmp_path):
+    from tinyllm.data.bpe_tokenizer import _BYTE_CHAR
+
+    vocab = {c: i for i, c in enumerate(_BYTE_CHAR.values())}
+    (tmp_path / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
+    (tmp_path / "merges.txt").write_text("#version: 0.2\nĠ t\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"merges\[0\].*no token 'Ġt'"):
+        load_tokenizer(tmp_path)
+    (tmp_path / "merges.txt").write_text("Ġ t x\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="merges.txt.*line 1"):
+        load_tokenizer(tmp_path)
+    (tmp_path / "vocab.json").write_text(json.dumps({"a": 0, "b": 0}), encoding="utf-8")
+    with pytest.raises(ValueError, match="vocab.json.*id 0"):
+        load_tokenizer(tmp_path / "vocab.json")
+
+
+def test_a_tokenizer_larger_than_the_model_is_refused(gpt_folder):
+    from tinyllm import zoo
+    from tinyllm.data import CharTokenizer
+
+    CharTokenizer.train(["abc"]).save(gpt_folder)                 # 266 ids for a model of 20
+    with pytest.raises(ValueError, match="tokenizer has 266 ids but its model only 20"):
+        zoo.load_folder(gpt_folder)

@@ -198,6 +198,9 @@ def test_gpt2_files_give_gpt2_ids(gpt2_folder, hf_gpt2):
         assert tok.decode(ids) == text
     assert load_tokenizer(hf_folder) == tok                 # vocab.json + merges.txt
     assert load_tokenizer(hf_folder / "merges.txt") == tok  # either file names its partner
+    saved = hf_folder.parent / "saved-by-transformers"
+    reference.save_pretrained(str(saved))                   # a tokenizer.json that transformers wrote
+    assert load_tokenizer(saved / "tokenizer.json") == tok
 
 
 def test_gpt2_tokenizer_exports_and_reloads(gpt2_folder, tmp_path, auto_tokenizer):
@@ -238,6 +241,12 @@ def _newer_than_python():
         if unicodedata.category(chr(cp)) == "Cn":
             return chr(cp)
     pytest.skip("this Python knows every candidate character")
+
+
+def test_bert_tokenizer_json_written_by_transformers_loads(bert_references, tmp_path):
+    tok, _, rust = bert_references
+    rust.save_pretrained(str(tmp_path))
+    assert load_tokenizer(tmp_path / "tokenizer.json") == tok
 
 
 def test_wordpiece_follows_bert_tokenizer_legacy(bert_references):

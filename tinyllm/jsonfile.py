@@ -45,7 +45,7 @@ def parse_json(text, source, what="JSON"):
     """json.loads with ValueError naming ``source`` for bad syntax and for nesting too deep to parse."""
     try:
         return json.loads(text)
-    except json.JSONDecodeError as e:
+    except ValueError as e:             # JSONDecodeError, and ints too long to convert
         raise ValueError(f"{what} {source!r} is not valid JSON: {e}") from None
     except RecursionError:
         raise ValueError(f"{what} {source!r} is nested too deeply to be a real {what}") from None

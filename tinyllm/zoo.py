@@ -56,10 +56,16 @@ def load_folder(folder, dtype=np.float32):
     from tinyllm.jsonfile import read_json
 
     model_type = read_json(config_file, "config.json", max_bytes=1024 * 1024).get("model_type", "gpt2")
+    if not isinstance(model_type, str):
+        raise ValueError(f"config.json: model_type must be a string ('gpt2' or 'bert'), got {model_type!r}")
     cls = {"gpt2": GPT, "bert": BERT}.get(model_type)
     if cls is None:
         raise ValueError(f"config.json: model_type {model_type!r} is neither 'gpt2' nor 'bert'")
-    return cls.from_pretrained(str(folder), dtype=dtype), load_tokenizer(str(folder))
+    model, tokenizer = cls.from_pretrained(str(folder), dtype=dtype), load_tokenizer(str(folder))
+    if tokenizer.vocab_size > model.config.vocab_size:
+        raise ValueError(f"folder: {folder}'s tokenizer has {tokenizer.vocab_size:,} ids but its model only "
+                         f"{model.config.vocab_size:,} embeddings; the tokenizer belongs to another model")
+    return model, tokenizer
 
 
 def pretrained(name, progress=True, retrain=False, stream=None):

@@ -180,6 +180,9 @@ def from_hf_json(payload):
                 if a.get("special")]
     normalizer = payload.get("normalizer") or {}
     pre = payload.get("pre_tokenizer") or {}
+    for key, part in (("normalizer", normalizer), ("pre_tokenizer", pre)):
+        if not isinstance(part, dict):
+            raise ValueError(f"{key} must be an object or null, got {type(part).__name__}")
     if kind == "WordPiece":
         if model.get("continuing_subword_prefix", "##") != "##":
             raise ValueError("a WordPiece model with a prefix other than '##' is not supported")
@@ -193,23 +196,25 @@ def from_hf_json(payload):
         return WordPieceTokenizer(itos, **options)
     if kind == "WordLevel":
         n = len(specials)
-        if itos[:n] != specials or pre.get("type") != "Split":
+        if itos[:n] != specials or pre != _split(WORD) or normalizer not in ({}, {"type": "Lowercase"}):
             raise ValueError("only WordLevel files written by tinyllm (specials first, tinyllm's "
-                             "word split) are supported")
+                             "word split in this Python's Unicode tables) are supported; read "
+                             "tinyllm_tokenizer.json instead")
         return WordTokenizer(itos[n:], lower=normalizer.get("type") == "Lowercase",
                              specials=specials)
     if kind == "BPE" and model.get("byte_fallback"):
         n = len(specials)
-        if itos[:n] != specials or tuple(itos[n:n + 256]) != BYTE_TOKENS or model.get("merges"):
+        if itos[:n] != specials or tuple(itos[n:n + 256]) != BYTE_TOKENS or model.get("merges") \
+                or pre or normalizer:
             raise ValueError("only byte-fallback BPE files written by tinyllm's CharTokenizer "
                              "(specials, 256 byte tokens, characters; no merges) are supported")
         return CharTokenizer(itos[n + 256:], specials=specials)
     if kind == "BPE":
-        levels = [pre] + list(pre.get("pretokenizers") or [])
-        byte_level = [p for p in levels if isinstance(p, dict) and p.get("type") == "ByteLevel"]
-        if not byte_level:
-            raise ValueError("only byte-level BPE (a ByteLevel pre-tokenizer) is supported")
-        rule = GPT2 if byte_level[0].get("use_regex", True) else TINYLLM_BPE
+        rule = _byte_level_rule(pre)
+        if rule is None or normalizer:
+            raise ValueError("only byte-level BPE is supported: no normalizer, and a ByteLevel "
+                             "pre-tokenizer with GPT-2's pattern and no prefix space, or tinyllm's "
+                             "chunk pattern (in this Python's Unicode tables) before it")
         stoi = {t: i for i, t in enumerate(itos)}
         merges = []
         for k, m in enumerate(model.get("merges") or []):
@@ -230,6 +235,19 @@ def from_hf_json(payload):
                             aliases=aliases)
     raise ValueError(f"model type {kind!r} is not supported (tinyllm reads WordPiece, WordLevel "
                      f"and byte-level BPE)")
+
+
+def _byte_level_rule(pre):
+    """GPT2 or TINYLLM_BPE for the two byte-level pre-tokenizers tinyllm runs, else None."""
+    if pre.get("type") == "ByteLevel" and pre.get("use_regex", True) \
+            and not pre.get("add_prefix_space", False):
+        return GPT2
+    steps = pre.get("pretokenizers") if pre.get("type") == "Sequence" else None
+    if isinstance(steps, list) and len(steps) == 2 and steps[0] == _split(TINYLLM_BPE) and \
+            isinstance(steps[1], dict) and steps[1].get("type") == "ByteLevel" and \
+            not steps[1].get("use_regex", True) and not steps[1].get("add_prefix_space", False):
+        return TINYLLM_BPE
+    return None
 
 
 def _itos(vocab):

@@ -60,7 +60,21 @@ def check_str_list(value, name, allow_empty=False, max_chars=MAX_TOKEN_CHARS):
             raise TypeError(f"{name}[{i}] must be a str, got {type(t).__name__} {_short(t)}")
         if len(t) > max_chars:
             raise ValueError(f"{name}[{i}] is {len(t):,} characters long, more than {max_chars:,}")
+    try:
+        "".join(value).encode("utf-8")
+    except UnicodeEncodeError:
+        bad = next(i for i, t in enumerate(value) if not _is_utf8(t))
+        raise ValueError(f"{name}[{bad}] = {value[bad]!r} has a lone surrogate, which no file "
+                         f"can store as UTF-8") from None
     return list(value)
+
+
+def _is_utf8(t):
+    try:
+        t.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 def check_flag(value, name):
@@ -101,6 +115,8 @@ class Tokenizer:
         self.specials = tuple(s for s in specials if s in self._stoi)
         self.special_ids = frozenset(self._stoi[s] for s in self.specials)
         # a role ("[BOS]") played by a token of another name ("<|endoftext|>" in GPT-2's vocabulary)
+        if aliases is not None and not isinstance(aliases, dict):
+            raise TypeError(f"aliases must be a dict {{role: token}}, got {type(aliases).__name__}")
         self.aliases = dict(aliases or {})
         for role, token in self.aliases.items():
             if role not in SPECIAL_TOKENS or token not in self.specials:

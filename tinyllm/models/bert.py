@@ -262,7 +262,7 @@ class BERT(Model):
         import warnings
 
         hf_config, state = hf.read_folder(folder)
-        config = hf.config_from_hf(BERTConfig, hf_config, folder)
+        config = hf.config_from_hf(BERTConfig, hf_config, folder, state)
         params, has_head, skipped = hf.bert_params_from_hf(state, config, bert_param_shapes(config, True))
         dtype = check_dtype(dtype)
         params = {k: np.ascontiguousarray(v, dtype=dtype) for k, v in params.items()}

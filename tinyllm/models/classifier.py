@@ -192,7 +192,7 @@ class BERTClassifier(BERT):
         Returns the model in evaluation mode.
         """
         hf_config, state = hf.read_folder(folder)
-        config = hf.config_from_hf(BERTConfig, hf_config, folder)
+        config = hf.config_from_hf(BERTConfig, hf_config, folder, state)
         if num_labels is None:
             num_labels = len(hf_config.get("id2label") or {}) or hf_config.get("num_labels") or 2
         dtype = check_dtype(dtype)

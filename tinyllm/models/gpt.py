@@ -211,7 +211,7 @@ class GPT(Model):
         Returns the model in evaluation mode; `model.skipped_keys` lists checkpoint entries that are
         not parameters (attention-bias buffers)."""
         hf_config, state = hf.read_folder(folder)
-        config = hf.config_from_hf(GPTConfig, hf_config, folder)
+        config = hf.config_from_hf(GPTConfig, hf_config, folder, state)
         params, skipped = hf.gpt_params_from_hf(state, config, gpt_param_shapes(config))
         dtype = check_dtype(dtype)
         params = {k: np.ascontiguousarray(v, dtype=dtype) for k, v in params.items()}

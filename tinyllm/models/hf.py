@@ -140,12 +140,24 @@ def _shards(folder, index):
     return sorted(shards)
 
 
-def config_from_hf(config_cls, hf_config, folder):
-    """``config_cls.from_hf(hf_config)`` with any error naming the folder's config.json."""
+def config_from_hf(config_cls, hf_config, folder, state=None):
+    """``config_cls.from_hf(hf_config)`` with any error naming the folder's config.json.
+
+    With the checkpoint's ``state``, a config that needs far more weights than the checkpoint holds
+    (a crafted ``n_layer`` of a billion, say) is refused before anything of its size is built."""
+    path = os.path.join(os.fspath(folder), CONFIG_NAME)
     try:
-        return config_cls.from_hf(hf_config)
+        config = config_cls.from_hf(hf_config)
     except (TypeError, ValueError) as e:
-        raise type(e)(f"{os.path.join(os.fspath(folder), CONFIG_NAME)}: {e}") from None
+        raise type(e)(f"{path}: {e}") from None
+    if state is not None:
+        C, L = config.d_model, config.n_layer
+        needed = (config.vocab_size + config.max_len) * C + L * (4 * C * C + 2 * C * config.d_ff)
+        stored = sum(int(v.size) for v in state.values())
+        if needed > 4 * stored + 1_000_000:     # a near miss gets the list of missing keys instead
+            raise ValueError(f"{path}: describes a model with at least {needed:,} weights, but the "
+                             f"checkpoint holds only {stored:,} values; config and weights do not match")
+    return config
 
 
 def special_token_ids(tokenizer):
