@@ -27,16 +27,16 @@ import numpy as np
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 RESULTS = REPO / "results" / "faq.json"
-NAIVE = {"positive": ["great"], "negative": ["awful"]}
-LABELS = tuple(NAIVE)                       # label index = position here (the verbalizer's order)
+TEMPLATE = "review: {x} it was {mask} ."          # the naive prompt of tinyllm.apps.classification
+NAIVE = {"negative": ["awful"], "positive": ["great"]}
 
 
-def reviews(split, n, seed):
-    from tinyllm.apps.classification import without_last_sentence
-    from tinyllm.data import tinyworld
+def reviews(split, n):
+    """tw-sentiment (a review without its closing sentence): texts and label indices."""
+    from tinyllm.prompt import tasks
 
-    docs = tinyworld.sample(n, seed=seed, split=split, kinds=("review",))
-    return [without_last_sentence(d.text) for d in docs], np.array([LABELS.index(d.label) for d in docs])
+    ds = tasks.load("tw-sentiment", split=split, n=n)
+    return ds.texts, ds.labels
 
 
 def balanced(texts, labels, k, rng):
@@ -66,16 +66,15 @@ def logistic_head(X, y, steps=300, lr=0.1, l2=1e-2):
 
 
 def prompt_vs_head(model, tok, n_test=200):
-    from tinyllm.apps.classification import SENTIMENT_TEMPLATE, classify, sentiment_words
+    from tinyllm.apps.classification import classify
+    from tinyllm.prompt import tasks
 
-    test_x, test_y = reviews("test", n_test, 0)
-    pool_x, pool_y = reviews("train", 400, 1)
-    names = LABELS
-    native = np.mean([names[y] == p for y, p in zip(test_y, classify(model, tok, SENTIMENT_TEMPLATE,
-                                                                      sentiment_words(), test_x))])
-    naive = np.mean([names[y] == p for y, p in zip(test_y, classify(model, tok, "{x} it was {mask} .",
-                                                                     NAIVE, test_x))])
-    F_test, F_pool = features(model, tok, test_x), features(model, tok, pool_x)
+    test_x, test_y = reviews("test", n_test)
+    pool_x, pool_y = reviews("train", 400)
+    native = np.mean(classify(model, tok, *tasks.default_prompt("tw-sentiment", "gpt"), test_x) == test_y)
+    naive = np.mean(classify(model, tok, TEMPLATE, NAIVE, test_x) == test_y)
+    F_test = features(model, tok, [f"review: {t}" for t in test_x])
+    F_pool = features(model, tok, [f"review: {t}" for t in pool_x])
     head = {}
     for k in (1, 2, 4, 8, 16, 64):
         accs = []
@@ -105,12 +104,12 @@ def train_prompt(pm, texts, labels, steps, lr, batch=16, seed=0):
 def soft_prompts(model, tok, steps=60, lr=0.01, n_test=200):
     from tinyllm.prompt.prompt_model import PromptModel
 
-    test_x, test_y = reviews("test", n_test, 0)
-    train_x, train_y = balanced(*reviews("train", 400, 1), 16, np.random.default_rng(0))
+    test_x, test_y = reviews("test", n_test)
+    train_x, train_y = balanced(*reviews("train", 400), 16, np.random.default_rng(0))
     out = {}
-    for name, template in (("hard: {x} it was {mask} .", "{x} it was {mask} ."),
-                           ("8 random soft vectors before x", "{soft*8} {x} {mask} ."),
-                           ("soft vectors from words after x", "{x} {soft:it was} {mask} .")):
+    for name, template in (("hard: review: {x} it was {mask} .", TEMPLATE),
+                           ("8 random soft vectors before x", "{soft*8} review: {x} {mask} ."),
+                           ("soft vectors from words after x", "review: {x} {soft:it was} {mask} .")):
         pm = PromptModel(model, tok, template, NAIVE)
         before = float(np.mean(pm.predict(test_x) == test_y))
         after = before
