@@ -123,3 +123,10 @@ def test_classification_goes_through_the_prompt_library(tiny):
     pred = classification.classify(*gpt, *tasks.default_prompt("tw-sentiment", "gpt"), ds.texts)
     assert pred.shape == (4,) and set(pred.tolist()) <= {0, 1}
     assert list(classification.NAIVE_WORDS) == ds.label_names
+
+
+def test_knowledge_pairs_a_zoo_gpt_with_its_bert():
+    assert knowledge.companion_bert("tinyworld-gpt") == "tinyworld-bert"
+    assert knowledge.companion_bert("tinyworld-gpt-256") == "tinyworld-bert-256"
+    assert knowledge.sentence("sound", "owl", "hoot") == "an owl says hoot."
+    assert knowledge.question("job", "Anna") == "what is the job of Anna?"

@@ -151,11 +151,21 @@ def cloze_bert(model, tok, facts):
     return out
 
 
+def companion_bert(model):
+    """The zoo BERT trained like the zoo GPT ``model`` (tinyworld-gpt-256 -> tinyworld-bert-256);
+    the default BERT for any other model."""
+    from tinyllm import zoo
+
+    if isinstance(model, str) and model.replace("gpt", "bert") in zoo.RECIPES:
+        return model.replace("gpt", "bert")
+    return default_model("bert")
+
+
 def run(model=None, n=100, seed=0, bert="auto"):
     """Triple extraction on ``n`` test facts documents and cloze P@1 on ``n`` world facts.
 
     ``bert``: a BERT for the cloze probe too (a zoo name, a folder or a (model, tokenizer) pair);
-    "auto" takes the zoo's TinyWorld BERT of the same family, None skips it.
+    "auto" takes ``companion_bert(model)``, None skips it.
     """
     n = check_n(n)
     net, tok, name = load(model)
@@ -167,7 +177,7 @@ def run(model=None, n=100, seed=0, bert="auto"):
         stated = stated_triples(d.text)
         predicted.append(triples)
         gold.append(stated)
-        examples.append(Example(f"{d.text} question: ... answer: ({len(asked)} questions)",
+        examples.append(Example(f"{d.text} || question: ... answer: ({len(asked)} questions)",
                                 "; ".join(f"{p.split('question: ')[1]} {o}" for p, o, _ in asked[:3]),
                                 sorted(triples), sorted(stated), triples == stated, "extraction"))
     metrics = {f"triple_{k}": v for k, v in precision_recall_f1(predicted, gold).items()}
@@ -178,7 +188,7 @@ def run(model=None, n=100, seed=0, bert="auto"):
     gold_objects = [o for _, _, o in probe]
     probes = [("cloze_gpt", cloze_gpt(net, tok, probe))]
     if bert == "auto":
-        bert = default_model("bert")
+        bert = companion_bert(model)
     if bert is not None:
         bert_net, bert_tok, _ = load(bert, kind="bert")
         probes.append(("cloze_bert", cloze_bert(bert_net, bert_tok, probe)))
