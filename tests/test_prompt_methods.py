@@ -120,3 +120,33 @@ def test_cli_templates_and_errors(model_folder):
                             "--template-text", "review: {x} it was {mask}.", "--label-words",
                             '{"negative": ["zzzq"], "positive": ["great"]}'])
     assert code == 2 and "zzzq" in err
+
+
+def test_grid_writes_rows_resumes_and_tabulates(tmp_path):
+    from tinyllm.prompt.grid import load_rows, markdown_table, run_grid
+
+    out = tmp_path / "grid.json"
+    model = tiny("bert")
+    rows = run_grid("tw-sentiment", "tiny", ["zero-shot", "head", "icl"], [0, 2], [1, 2], out=out, n_test=8,
+                    model=model, tokenizer=TOK)
+    # zero-shot: once per template (K = 0); head: K=2 x 2 seeds; icl does not apply to a BERT
+    assert sorted((r["method"], r["k"]) for r in rows) == [("head", 2)] * 2 + [("zero-shot", 0)] * 3
+    assert load_rows(out) == rows
+    calls = []
+    again = run_grid("tw-sentiment", "tiny", ["zero-shot", "head"], [0, 2], [1, 2], out=out, n_test=8,
+                     model=model, tokenizer=TOK, progress=calls.append)
+    assert calls == [] and again == rows                      # nothing ran twice
+    table = markdown_table(rows)
+    heads = [r["accuracy"] for r in rows if r["method"] == "head"]
+    assert f"| head |  | {100 * np.mean(heads):.1f} ± {100 * np.std(heads, ddof=1):.1f} (2) |" in table
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="expected"):
+        load_rows(tmp_path / "bad.json")
+
+
+def test_cli_grid(model_folder, tmp_path):
+    out = tmp_path / "g.json"
+    code, text, err = run_cli(["prompt", "grid", "--task", "tw-sentiment", "--model", str(model_folder),
+                               "--methods", "zero-shot", "--ks", "0", "--out", str(out), "--n-test", "8"])
+    assert code == 0, err
+    assert text.strip().splitlines()[-1].startswith("| zero-shot | ") and out.exists()

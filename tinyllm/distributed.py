@@ -195,6 +195,13 @@ class DistributedTrainer(Trainer):
             self._grads[name] = self._flat[offset: offset + p.size].reshape(p.shape)
             offset += p.size
 
+    def fit(self):
+        if self.ctx.is_root and self.progress:
+            (self.stream or sys.stderr).write(
+                f"data-parallel over {self.ctx.size} MPI ranks: each batch's rows are split between them, "
+                f"one all-reduce of {self._flat.nbytes / 1e6:.2f} MB per update\n")
+        return super().fit()
+
     def gradients(self):
         """D1 on this rank's rows of each micro-batch, then one all-reduce (D2): every rank returns
         the one-process (loss, gradients, tokens)."""

@@ -204,6 +204,8 @@ def test_two_ranks_equal_one_process_float64(reference, tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stderr.count("saved to") == 1                         # rank 0 alone reports
     assert relative_difference(weights(reference), weights(out)) <= 1e-12
+    top = [load_file(folder / "model.safetensors")[0] for folder in (reference, out)]   # the exported best
+    assert relative_difference(*top) <= 1e-12
     one, two = metrics(reference), metrics(out)
     assert [e["val_loss"] for e in two["evals"]] == [e["val_loss"] for e in one["evals"]]   # bit for bit
     assert np.allclose([h["loss"] for h in two["history"]], [h["loss"] for h in one["history"]],

@@ -4,8 +4,11 @@
     tinyllm prompt --task tw-sentiment --model tinyworld-gpt-256 --method zero-shot --template 1
     tinyllm prompt --task tw-sentiment --model tinyworld-bert-256 --method zero-shot \\
         --template-text "review: {x} it was {mask}." --label-words '{"negative": ["bad"], "positive": ["great"]}'
+    tinyllm prompt grid --task tw-sentiment --model tinyworld-bert-256 --methods head pet --ks 4 16 \\
+        --out results/pet_vs_head.json
 
-One line per seed, then the accuracy as mean ± std over the seeds (ddof = 1) on the last line.
+One line per seed, then the accuracy as mean ± std over the seeds (ddof = 1) on the last line; a grid
+prints a line per run and the table of means ± std (tinyllm.prompt.grid).
 """
 
 import json
@@ -33,6 +36,8 @@ def add_parser(sub, positive_int, nonneg_int, positive_float):
         description="Run one prompt-learning method on a task and report its accuracy over seeds: "
                     "y* = argmax_y P(y | x, t) (E2.2) against fine-tuning's argmax_y P(y | x) (E2.1).",
         epilog=STEPS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("action", nargs="?", choices=("run", "grid"), default="run",
+                   help="run (default): one method over --seeds; grid: --methods x --ks x --seeds into --out")
     p.add_argument("--task", required=True, choices=tasks.names(),
                    help="step 1, task analysis: which task (tw-* are built from TinyWorld; mr2/mr3 are real "
                         "movie reviews, fetched on first use)")
@@ -62,6 +67,11 @@ def add_parser(sub, positive_int, nonneg_int, positive_float):
     g.add_argument("--lr", type=positive_float, help="learning rate")
     g.add_argument("--batch-size", type=positive_int, help="examples per step")
     p.add_argument("--json", action="store_true", help="print every result row as JSON too")
+    g = p.add_argument_group("grid (tinyllm prompt grid)")
+    g.add_argument("--methods", nargs="+", choices=M.METHODS, help="methods of the grid (default: all that apply)")
+    g.add_argument("--ks", type=nonneg_int, nargs="+", default=[0, 4, 8, 16, 32, 64, 256],
+                   help="examples per class (default 0 4 8 16 32 64 256)")
+    g.add_argument("--out", help="the grid's JSON file (rewritten after every run; runs already in it are skipped)")
     return p
 
 
@@ -77,6 +87,8 @@ def cmd_prompt(args, out, err, load_model):
         for i, (text, words) in enumerate(M.templates(args.task, kind)):
             out.write(f"{i}: {text}   {json.dumps(words)}\n")
         return 0
+    if args.action == "grid":
+        return _grid(args, out, name, model, tok)
     ok, why = M.applies(args.method, kind)
     if not ok:
         raise ValueError(f"--method {args.method} does not apply to {name} (a {kind.upper()}): {why}")
@@ -107,4 +119,19 @@ def cmd_prompt(args, out, err, load_model):
     std = f" ± {acc['std']:.4f}" if acc["n"] > 1 else ""
     out.write(f"{args.method} on {args.task} with {name}, K={k} per class, template {rows[0]['template']!r}\n")
     out.write(f"accuracy: {acc['mean']:.4f}{std} ({acc['n']} seed{'s' if acc['n'] > 1 else ''})\n")
+    return 0
+
+
+def _grid(args, out, name, model, tok):
+    from tinyllm.prompt.grid import markdown_table, run_grid
+
+    methods = args.methods or list(M.METHODS)
+
+    def progress(row):
+        out.write(f"{row['method']:>14}  K={row['k']:<4} seed={row['seed']:<4} accuracy {row['accuracy']:.4f}  "
+                  f"({row['seconds']:.1f} s)\n")
+
+    rows = run_grid(args.task, name, methods, args.ks, args.seeds, out=args.out, n_test=args.n_test,
+                    model=model, tokenizer=tok, progress=progress)
+    out.write(markdown_table(rows) + "\n")
     return 0
