@@ -22,7 +22,8 @@ START, END = "<!-- apps-table:start -->", "<!-- apps-table:end -->"
 # application -> (what it does, the metrics shown in the table: key -> label)
 ROWS = {
     "qa": ("question -> one-word answer", {"exact_match_known": "exact match, known facts",
-                                           "exact_match_unseen": "exact match, unseen two-hop questions"}),
+                                           "exact_match_unseen": "exact match, unseen two-hop questions",
+                                           "unseen_gave_shortcut": "two-hop answered with the one-hop shortcut"}),
     "translation": ("English <-> toy language", {"bleu_into": "BLEU into toy (sacrebleu)",
                                                  "chrf_into": "chrF into toy (sacrebleu)",
                                                  "bleu_out": "BLEU out of toy, by scoring (sacrebleu)",
@@ -31,10 +32,13 @@ ROWS = {
                                                         "rouge2": "ROUGE-2 F (rouge-score)",
                                                         "exact_match": "exact match"}),
     "dialogue": ("reply with a fact about the speaker set up in earlier turns",
-                 {"exact_match_fact": "exact match of the fact", "exact_match_reply": "exact match of the reply"}),
+                 {"exact_match_fact": "exact match of the fact", "exact_match_reply": "exact match of the reply",
+                  "earlier_followed": "told otherwise earlier in the context: follows the context",
+                  "earlier_memory": "told otherwise earlier in the context: answers from memory"}),
     "classification": ("review sentiment, news topic through a template + verbalizer",
                        {"accuracy_sentiment": "accuracy, sentiment (2 classes)",
                         "macro_f1_sentiment": "macro-F1, sentiment",
+                        "accuracy_sentiment_naive": "accuracy, sentiment, everyday template (great/awful)",
                         "accuracy_topic": "accuracy, topic (10 classes)", "macro_f1_topic": "macro-F1, topic"}),
     "knowledge": ("text -> (subject, relation, object); cloze probes",
                   {"triple_precision": "triple precision", "triple_recall": "triple recall",
@@ -42,6 +46,7 @@ ROWS = {
                    "p_at_1_gpt": "cloze P@1, GPT", "p_at_1_bert": "cloze P@1, BERT"}),
     "code": ("program -> output; fill a blank to reach an output",
              {"exact_match_output": "exact match of the output",
+              "exact_match_output_repeat": "exact match of the output, repeat loops",
               "completion": "completion that prints the given output (interpreter)",
               "completion_greedy": "greedy completion, output not used (interpreter)"}),
 }

@@ -7,7 +7,8 @@
   trained on the frozen model's output (its next-token log-probabilities after the review) with k
   labelled examples per class, 5 draws each (why a prompt helps a small model);
 - soft_prompts: 8 random soft vectors before the input against soft vectors initialised from words
-  after it, at step 0 and after a short training (why random soft prompts fail);
+  after it, learning curves over a short training, on the model and on the context-48 zoo GPT
+  (why random soft prompts fail);
 - temperature: how often sampling at temperature tau writes the true fact (what temperature does);
 - perplexity: cross-entropy in nats and bits per token, perplexity, and TinyWorld's floor;
 - pre_ln: a 6-layer GPT trained 150 steps with pre-LN and with post-LN blocks, with and without
@@ -27,16 +28,16 @@ import numpy as np
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 RESULTS = REPO / "results" / "faq.json"
-NAIVE = {"positive": ["great"], "negative": ["awful"]}
-LABELS = tuple(NAIVE)                       # label index = position here (the verbalizer's order)
+TEMPLATE = "review: {x} it was {mask} ."          # the naive prompt of tinyllm.apps.classification
+NAIVE = {"negative": ["awful"], "positive": ["great"]}
 
 
-def reviews(split, n, seed):
-    from tinyllm.apps.classification import without_last_sentence
-    from tinyllm.data import tinyworld
+def reviews(split, n):
+    """tw-sentiment (a review without its closing sentence): texts and label indices."""
+    from tinyllm.prompt import tasks
 
-    docs = tinyworld.sample(n, seed=seed, split=split, kinds=("review",))
-    return [without_last_sentence(d.text) for d in docs], np.array([LABELS.index(d.label) for d in docs])
+    ds = tasks.load("tw-sentiment", split=split, n=n)
+    return ds.texts, ds.labels
 
 
 def balanced(texts, labels, k, rng):
@@ -66,16 +67,15 @@ def logistic_head(X, y, steps=300, lr=0.1, l2=1e-2):
 
 
 def prompt_vs_head(model, tok, n_test=200):
-    from tinyllm.apps.classification import SENTIMENT_TEMPLATE, classify, sentiment_words
+    from tinyllm.apps.classification import classify
+    from tinyllm.prompt import tasks
 
-    test_x, test_y = reviews("test", n_test, 0)
-    pool_x, pool_y = reviews("train", 400, 1)
-    names = LABELS
-    native = np.mean([names[y] == p for y, p in zip(test_y, classify(model, tok, SENTIMENT_TEMPLATE,
-                                                                      sentiment_words(), test_x))])
-    naive = np.mean([names[y] == p for y, p in zip(test_y, classify(model, tok, "{x} it was {mask} .",
-                                                                     NAIVE, test_x))])
-    F_test, F_pool = features(model, tok, test_x), features(model, tok, pool_x)
+    test_x, test_y = reviews("test", n_test)
+    pool_x, pool_y = reviews("train", 400)
+    native = np.mean(classify(model, tok, *tasks.default_prompt("tw-sentiment", "gpt"), test_x) == test_y)
+    naive = np.mean(classify(model, tok, TEMPLATE, NAIVE, test_x) == test_y)
+    F_test = features(model, tok, [f"review: {t}" for t in test_x])
+    F_pool = features(model, tok, [f"review: {t}" for t in pool_x])
     head = {}
     for k in (1, 2, 4, 8, 16, 64):
         accs = []
@@ -88,11 +88,13 @@ def prompt_vs_head(model, tok, n_test=200):
     return {"n_test": n_test, "prompt_native": float(native), "prompt_naive": float(naive), "head": head}
 
 
-def train_prompt(pm, texts, labels, steps, lr, batch=16, seed=0):
-    """Adam on the prompt parameters only (the model stays frozen)."""
+def train_prompt(pm, texts, labels, steps, lr, batch=16, seed=0, every=10, evaluate=None):
+    """Adam on the prompt parameters only (the model stays frozen); ``evaluate()`` every ``every``
+    steps and at the end gives the learning curve {step: value}."""
     rng = np.random.default_rng(seed)
     m = {k: np.zeros_like(v) for k, v in pm.prompt_params.items()}
     v = {k: np.zeros_like(x) for k, x in pm.prompt_params.items()}
+    curve = {0: evaluate()}
     for t in range(1, steps + 1):
         idx = rng.choice(len(texts), batch, replace=False)
         _, g = pm.loss_and_grads([texts[i] for i in idx], labels[idx])
@@ -100,24 +102,30 @@ def train_prompt(pm, texts, labels, steps, lr, batch=16, seed=0):
             m[k] = 0.9 * m[k] + 0.1 * g[k]
             v[k] = 0.999 * v[k] + 0.001 * g[k] ** 2
             p -= (lr * (m[k] / (1 - 0.9**t)) / (np.sqrt(v[k] / (1 - 0.999**t)) + 1e-8)).astype(p.dtype)
+        if t % every == 0 or t == steps:
+            curve[t] = evaluate()
+    return curve
 
 
 def soft_prompts(model, tok, steps=60, lr=0.01, n_test=200):
+    """Sentiment with "great"/"awful": the hard template, 8 random soft vectors before x, and soft
+    vectors initialised from "it was" after x, trained on 16 examples per class (learning curves)."""
     from tinyllm.prompt.prompt_model import PromptModel
 
-    test_x, test_y = reviews("test", n_test, 0)
-    train_x, train_y = balanced(*reviews("train", 400, 1), 16, np.random.default_rng(0))
+    test_x, test_y = reviews("test", n_test)
+    train_x, train_y = balanced(*reviews("train", 400), 16, np.random.default_rng(0))
     out = {}
-    for name, template in (("hard: {x} it was {mask} .", "{x} it was {mask} ."),
-                           ("8 random soft vectors before x", "{soft*8} {x} {mask} ."),
-                           ("soft vectors from words after x", "{x} {soft:it was} {mask} .")):
+    for name, template in (("hard: review: {x} it was {mask} .", TEMPLATE),
+                           ("8 random soft vectors before x", "{soft*8} review: {x} {mask} ."),
+                           ("soft vectors from words after x", "review: {x} {soft:it was} {mask} .")):
         pm = PromptModel(model, tok, template, NAIVE)
-        before = float(np.mean(pm.predict(test_x) == test_y))
-        after = before
-        if pm.frozen:
-            train_prompt(pm, train_x, train_y, steps, lr)
-            after = float(np.mean(pm.predict(test_x) == test_y))
-        out[name] = {"template": template, "step0": before, "trained": after}
+
+        def accuracy():
+            return float(np.mean(pm.predict(test_x) == test_y))
+
+        curve = train_prompt(pm, train_x, train_y, steps, lr, evaluate=accuracy) if pm.frozen else {0: accuracy()}
+        out[name] = {"template": template, "step0": curve[0], "trained": curve[max(curve)],
+                     "curve": {str(k): v for k, v in curve.items()}}
     return {"steps": steps, "lr": lr, "train_examples": len(train_x), "n_test": n_test, "runs": out}
 
 
@@ -195,7 +203,7 @@ def bert_masking(model, tok):
     facts = world_facts()
     out = {}
     for name in ("tinyworld-bert", "tinyworld-bert-256"):
-        if name in zoo.RECIPES:
+        if (zoo.model_dir(name) / "model.safetensors").exists():        # measured only once built
             bert, btok = zoo.pretrained(name)
             answers = cloze_bert(bert, btok, facts)
             out[name] = {"mask_prob": zoo.RECIPES[name].mask_prob,
@@ -204,7 +212,7 @@ def bert_masking(model, tok):
 
 
 def perplexity(model, tok, n_docs=500):
-    from tinyllm.train.pretrain import evaluate_corpus
+    from tinyllm.train.evaluate import evaluate_corpus
 
     r = evaluate_corpus(model, tok, "tinyworld", split="test", n_docs=n_docs, seed=2026)
     return {"n_docs": n_docs, "tokens": r["tokens"], "nats": r["loss"], "floor_nats": r["entropy_floor"],
@@ -228,6 +236,8 @@ def main(argv=None):
         t = time.time()
         data[key] = fn(model, tok)
         print(key, json.dumps(data[key])[:300], f"({time.time() - t:.0f} s)", flush=True)
+    small, small_tok, small_name = load("tinyworld-gpt")                 # the same on the context-48 model
+    data["soft_prompts_small"] = {"model": small_name, **soft_prompts(small, small_tok)}
     RESULTS.parent.mkdir(exist_ok=True)
     tmp = RESULTS.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=1) + "\n")

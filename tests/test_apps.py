@@ -115,9 +115,18 @@ def test_zoo_model_knows_its_world():
     assert m["completion"] > m["completion_greedy"]
 
 
-def test_classification_inputs_hide_the_label():
-    d = tinyworld.sample(1, seed=0, split="test", kinds=("review",))[0]
-    x = classification.without_last_sentence(d.text)
-    assert d.text.startswith(x) and not any(e in x for e in classification.sentiment_words()[d.label])
-    n = tinyworld.sample(1, seed=0, split="test", kinds=("news",))[0]
-    assert "said it was" not in classification.news_without_reaction(n.text)
+def test_classification_goes_through_the_prompt_library(tiny):
+    gpt, _ = tiny
+    from tinyllm.prompt import tasks
+
+    ds = tasks.load("tw-sentiment", split="test", n=4)
+    pred = classification.classify(*gpt, *tasks.default_prompt("tw-sentiment", "gpt"), ds.texts)
+    assert pred.shape == (4,) and set(pred.tolist()) <= {0, 1}
+    assert list(classification.NAIVE_WORDS) == ds.label_names
+
+
+def test_knowledge_pairs_a_zoo_gpt_with_its_bert():
+    assert knowledge.companion_bert("tinyworld-gpt") == "tinyworld-bert"
+    assert knowledge.companion_bert("tinyworld-gpt-256") == "tinyworld-bert-256"
+    assert knowledge.sentence("sound", "owl", "hoot") == "an owl says hoot."
+    assert knowledge.question("job", "Anna") == "what is the job of Anna?"

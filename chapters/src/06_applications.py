@@ -87,9 +87,9 @@ show("qa", "failures", group="unseen", k=3)
 assert m["exact_match_known"] > m["exact_match_unseen"]
 
 # %% [markdown]
-# The failures are instructive: for "where does the friend of X live?" the model mostly answers a
-# town, the right *type*, and often X's **own** town: it matched the surface pattern
-# `where does X live?` and skipped the friend. `unseen_gave_shortcut` counts how often the answer
+# The failures are instructive. Often the answer is not even of the right kind — a person, as if
+# the question were "who is the friend of X?" — and a good part of the time it is X's **own**
+# attribute: the model matched the surface pattern `where does X live?` and skipped the friend. `unseen_gave_shortcut` counts how often the answer
 # is exactly that one-hop shortcut. The unseen questions are built from the world's own facts, so
 # both the gold answer and the shortcut are exact:
 
@@ -135,13 +135,18 @@ assert abs(b - 100 * (5 / 6 * 3 / 5 * 2 / 4 * 1 / 3) ** 0.25) < 1e-9
 # speaker, who must recall a fact about *themself*: the earlier turns set up who is talking (the
 # same question asked of the other speaker has another answer). The fact is parsed out of the reply
 # with `parse_fields` and the reply's template.
+#
+# A second dialogue probe puts the same conversation *earlier* in the context, but with B stating a
+# false fact ("I live in Tolmar" for someone who lives in Fennick), then asks again: does the reply
+# follow what was just said, or what the model memorised?
 
 # %%
 for name in ("summarization", "dialogue"):
     print(name, {k: round(v, 3) for k, v in results["apps"][name]["metrics"].items() if k != "n"})
     show(name, k=1)
-print("dialogue failures (a fact of the wrong person, or a wrong fact):")
-show("dialogue", "failures", k=2)
+m = results["apps"]["dialogue"]["metrics"]
+print(f"told otherwise earlier: follows the context {m['earlier_followed']:.3f}, answers from memory {m['earlier_memory']:.3f}")
+show("dialogue", group="earlier false statement", k=1)
 print("the reply template that parse_fields reads the fact from:", dialogue.REPLIES["do you have a pet?"][0])
 
 # %% [markdown]
@@ -149,9 +154,10 @@ print("the reply template that parse_fields reads the fact from:", dialogue.REPL
 #
 # Sentiment of a review without its closing sentence, and the topic of a news item without its
 # reaction, through `tinyllm.prompt.PromptModel`: a template and a verbalizer (S11), zero-shot.
-# The verbalizer that uses the corpus's own closing sentences as multi-token label words is exact;
-# an everyday template, `{x} it was {mask} .` with "great"/"awful" — words that never close a
-# review in TinyWorld — loses some points: the prompt's wording matters.
+# The tasks' default verbalizer uses the corpus's own closing sentences as multi-token label words
+# (S11's chain rule); an everyday template, `review: {x} it was {mask} .` with "great"/"awful" —
+# words that never close a review in TinyWorld — is measured beside it. Whether such wording costs
+# accuracy depends on the model (chapter 9 compares prompts with a trained head).
 
 # %%
 m = results["apps"]["classification"]["metrics"]
@@ -166,9 +172,11 @@ assert m["accuracy_sentiment"] >= m["accuracy_sentiment_naive"]
 # model each question that fits each entity, with the text placed before the question as a document
 # of its own; an answer counts when it is a word of the right kind and occurs in the text.
 # **LAMA-style probing** hides a fact's object ("Anna lives in ___ .") and checks the model's top
-# token (P@1). The two disagree sharply: the model *knows* its facts (high P@1) but does not
-# *read* them from a preceding text — it answers from memory, and `precision_world` (the extracted
-# triples true in the world, stated or not) shows it.
+# token (P@1). The model *knows* its facts (GPT P@1), and every triple it extracts is true in the
+# world (`precision_world`) — but it answers from memory, not from the text: it also "extracts"
+# true facts the text never states whenever the answer word happens to occur in it, which is what
+# keeps precision against the text below 1 (and the dialogue probe above shows the same: a
+# contradicting earlier statement is ignored).
 
 # %%
 m = results["apps"]["knowledge"]["metrics"]

@@ -1,83 +1,53 @@
 """Classification through a prompt (article §3.4, §6): review sentiment and news topic, zero-shot.
 
-Both go through the prompt library: a ``PromptModel`` (a template and a verbalizer, E2.2 and S11)
-scores every label by the log-probability of its words at the template's ``{mask}`` and predicts the
-best one; ``tinyllm.prompt.metrics.evaluate`` gives accuracy and macro-F1.
+Both go through the prompt library: the tasks ``tw-sentiment`` (a test-split review without its
+closing sentence, 2 classes) and ``tw-topic`` (a news report without its reaction, 10 classes) of
+``tinyllm.prompt.tasks``, each with its suggested template and verbalizer (``tasks.default_prompt``:
+TinyWorld's own words, the closing sentences of reviews as multi-token label words combined by
+logsumexp, S11, and each topic's reaction adjectives). A ``PromptModel`` scores every label by the
+log-probability of its words at the template's ``{mask}`` and predicts the best one (E2.2);
+``tinyllm.prompt.metrics.evaluate`` gives accuracy and macro-F1.
 
-- **Sentiment** (2 classes): a test-split review without its closing sentence. The template lets the
-  review go on (``{x} {mask} .``) and the verbalizer's words for a label are the closing sentences
-  TinyWorld writes after such a review ("I would watch it again", ..., several tokens each: the
-  chain rule of S11), combined by logsumexp. A naive template in everyday English, ``{x} it was
-  {mask} .`` with "great"/"awful" (words that close no review in the corpus), is measured beside it.
-- **Topic** (10 classes): a news sentence without the reaction that follows it; the template writes
-  the reaction (``{x} the crowd said it was {mask} .``) and each topic's label words are the
-  adjectives its reactions use.
+Beside them, a naive template in everyday English, ``review: {x} it was {mask} .`` with
+"great"/"awful" (words that close no review in the corpus): the prompt's wording matters.
 """
 
-from tinyllm.apps.base import AppResult, Example, check_n, load, test_documents
+from tinyllm.apps.base import AppResult, Example, check_n, load
 
-SENTIMENT_TEMPLATE = "{x} {mask} ."
-NAIVE_TEMPLATE = "{x} it was {mask} ."
-TOPIC_TEMPLATE = "{x} the crowd said it was {mask} ."
-
-
-def without_last_sentence(text):
-    """The document without its closing sentence (where a review's or a news item's label shows)."""
-    return text[: text.rindex(".", 0, len(text) - 1) + 1]
-
-
-def news_without_reaction(text):
-    """A news document up to the end of its report (the reaction sentence removed)."""
-    return text[: text.index(".") + 1]
-
-
-def sentiment_words():
-    """label -> the closing sentences TinyWorld writes after a review of that sentiment."""
-    from tinyllm.data import tinyworld_world as tw
-
-    return {label: [" ".join(e) for e in tw.MOVIE_ENDINGS[label] + tw.FOOD_ENDINGS[label]]
-            for label in ("positive", "negative")}
-
-
-def topic_words():
-    """topic -> the adjectives the reactions to its news use."""
-    from tinyllm.data import tinyworld_world as tw
-
-    return {topic: list(words["adjectives"]) for topic, words in tw.NEWS.items()}
+NAIVE_TEMPLATE = "review: {x} it was {mask} ."
+NAIVE_WORDS = {"negative": ["awful"], "positive": ["great"]}
 
 
 def classify(model, tok, template, label_words, texts):
-    """Zero-shot labels (names) of ``texts`` through ``PromptModel(model, tok, template, label_words)``."""
+    """Zero-shot label indices of ``texts`` through ``PromptModel(model, tok, template, label_words)``."""
     from tinyllm.prompt.prompt_model import PromptModel
 
-    pm = PromptModel(model, tok, template, label_words)
-    names = list(label_words)
-    return [names[int(i)] for i in pm.predict(texts)]
+    return PromptModel(model, tok, template, label_words).predict(texts)
 
 
 def run(model=None, n=100, seed=0):
-    """Accuracy and macro-F1 on ``n`` test reviews (two templates) and ``n`` test news items."""
+    """Accuracy and macro-F1 on the first ``n`` test examples of tw-sentiment (two prompts) and tw-topic.
+
+    The tasks fix their own test examples, so ``seed`` does not change them.
+    """
+    from tinyllm.prompt import tasks
     from tinyllm.prompt.metrics import evaluate
 
     n = check_n(n)
     net, tok, name = load(model)
-    reviews = test_documents("review", n, seed)
-    news = test_documents("news", n, seed)
-    tasks = (
-        ("sentiment", [without_last_sentence(d.text) for d in reviews], [d.label for d in reviews],
-         SENTIMENT_TEMPLATE, sentiment_words()),
-        ("sentiment_naive", [without_last_sentence(d.text) for d in reviews], [d.label for d in reviews],
-         NAIVE_TEMPLATE, {"positive": ["great"], "negative": ["awful"]}),
-        ("topic", [news_without_reaction(d.text) for d in news], [d.label for d in news],
-         TOPIC_TEMPLATE, topic_words()),
-    )
+    sentiment, topic = tasks.load("tw-sentiment", split="test", n=n), tasks.load("tw-topic", split="test", n=n)
+    runs = (("sentiment", sentiment, *tasks.default_prompt("tw-sentiment", "gpt")),
+            ("sentiment_naive", sentiment, NAIVE_TEMPLATE, NAIVE_WORDS),
+            ("topic", topic, *tasks.default_prompt("tw-topic", "gpt")))
     metrics, examples = {}, []
-    for group, texts, gold, template, words in tasks:
-        pred = classify(net, tok, template, words, texts)
-        r = evaluate(gold, pred, labels=list(words))
+    for group, ds, template, words in runs:
+        if list(words) != list(ds.label_names):
+            raise ValueError(f"label_words of {group}: expected labels {ds.label_names}, got {list(words)}")
+        pred = classify(net, tok, template, words, ds.texts)
+        r = evaluate(ds.labels, pred, labels=list(range(len(ds.label_names))))
         metrics[f"accuracy_{group}"], metrics[f"macro_f1_{group}"] = r["accuracy"], r["macro_f1"]
-        examples += [Example(template.replace("{x}", x), p, p, g, p == g, group)
-                     for x, p, g in zip(texts, pred, gold)]
+        examples += [Example(template.replace("{x}", x), ds.label_names[p], ds.label_names[p], ds.label_names[g],
+                             bool(p == g), group) for x, p, g in zip(ds.texts, pred, ds.labels)]
     metrics["n"] = n
     return AppResult("classification", name, "accuracy_sentiment", metrics["accuracy_sentiment"], metrics,
                      examples)

@@ -6,7 +6,15 @@ from the earlier turns who B is (the same question asked of A has another answer
 fact. Prompt: the dialogue up to ``B:``; greedy generation up to the full stop. The fact is parsed
 out of the reply with ``parse_fields`` and the reply's template for that question; the metrics are
 exact match of the fact (headline) and of the whole reply.
+
+A second group asks whether the reply follows what was said earlier or what the model memorised:
+the same conversation is placed before the prompt as an earlier document, but there B stated a
+*false* fact ("I live in Tolmar" for someone who lives in Fennick). ``earlier_followed`` is how
+often the reply repeats the earlier statement, ``earlier_memory`` how often it gives the true fact.
+A model whose context holds only one document cannot see the earlier conversation at all.
 """
+
+import numpy as np
 
 from tinyllm.apps.base import AppResult, Example, check_n, complete, load, test_documents
 from tinyllm.apps.metrics import exact_match
@@ -27,10 +35,27 @@ def prompt_of(text, speaker):
     return text[: text.rindex(f"{speaker}:") + len(speaker) + 1]
 
 
-def reply(model, tok, text, speaker, question):
+def fact_choices():
+    """question -> every word its fact can be (a false earlier statement is drawn from these)."""
+    from tinyllm.data import tinyworld_world as tw
+
+    names = tw.FEMALE_NAMES + tw.MALE_NAMES
+    return {"where do you live?": tw.CITIES, "what do you do?": tw.JOBS, "do you have a pet?": tw.PET_ANIMALS,
+            "what do you like to eat?": tuple(tw.FOODS), "who is your friend?": names}
+
+
+def write_reply(question, fact):
+    """B's reply to ``question`` stating ``fact`` (the reply template filled in)."""
+    from tinyllm.data.tinyworld_world import article
+
+    return REPLIES[question][0].format(fact=fact, article=article(fact))
+
+
+def reply(model, tok, text, speaker, question, context=()):
     """(output text, the fact parsed from it or None): ``speaker``'s reply to ``question`` (a key of
-    REPLIES) in the dialogue ``text`` (cut after the speaker's last ``NAME:`` by ``prompt_of``)."""
-    output = complete(model, tok, prompt_of(text, speaker), max_new_tokens=10)
+    REPLIES) in the dialogue ``text`` (cut after the speaker's last ``NAME:`` by ``prompt_of``), after
+    the ``context`` documents (``base.frame``)."""
+    output = complete(model, tok, prompt_of(text, speaker), max_new_tokens=10, context=context)
     fields = parse_fields(output, REPLIES[question][0])
     return output, (fields["fact"] if fields else None)
 
@@ -51,6 +76,19 @@ def run(model=None, n=100, seed=0):
         examples.append(Example(prompt_of(d.text, b), output, parsed, gold, exact_match([parsed], [gold]) == 1.0))
         replies.append(output)
         gold_replies.append(join_words(split_words(d.fields["answer"])) + ".")
-    metrics = {"exact_match_fact": exact_match([e.parsed for e in examples], [e.gold for e in examples]),
-               "exact_match_reply": exact_match(replies, gold_replies), "n": n}
+    rng = np.random.default_rng(seed)
+    choices, followed, memory = fact_choices(), 0, 0
+    for d, ex in zip(test_documents("dialogue", n, seed), list(examples)):
+        question, true = d.fields["question"], ex.gold
+        false = [c for c in choices[question] if c != true][int(rng.integers(len(choices[question]) - 1))]
+        earlier = d.text.replace(write_reply(question, true), write_reply(question, false))
+        b = d.fields["speakers"][1]
+        output, parsed = reply(net, tok, d.text, b, question, context=[earlier])
+        examples.append(Example(f"{earlier} || {prompt_of(d.text, b)}", output, parsed, false, parsed == false,
+                                "earlier false statement"))
+        followed += parsed == false
+        memory += parsed == true
+    metrics = {"exact_match_fact": exact_match([e.parsed for e in examples[:n]], [e.gold for e in examples[:n]]),
+               "exact_match_reply": exact_match(replies, gold_replies),
+               "earlier_followed": followed / n, "earlier_memory": memory / n, "n": n}
     return AppResult("dialogue", name, "exact_match_fact", metrics["exact_match_fact"], metrics, examples)

@@ -18,21 +18,23 @@ Two measurements of what a model knows, on the world's fixed facts (``world_fact
 
 import numpy as np
 
+from tinyllm.data.tinyworld_world import article
 from tinyllm.apps.base import AppResult, Example, check_n, complete, default_model, load, test_documents
 from tinyllm.apps.metrics import precision_at_1, precision_recall_f1
 from tinyllm.prompt.parse import parse_answer, parse_fields
 
-# relation -> (the facts sentence that states it, the question that asks for its object)
+# relation -> (the facts sentence that states it, the question that asks for its object, the word
+# whose indefinite article {a} stands for: "s" subject, "o" object, None when there is no {a})
 RELATIONS = {
-    "lives_in": ("{s} lives in {o}.", "where does {s} live?"),
-    "job": ("{s} works as {a} {o}.", "what is the job of {s}?"),
-    "pet": ("{s} has {a} {o} as a pet.", "what pet does {s} have?"),
-    "food": ("{s} likes to eat {o}.", "what does {s} like to eat?"),
-    "friend": ("{s} is a friend of {o}.", "who is the friend of {s}?"),
-    "country": ("{s} comes from {o}.", "which country is {s} from?"),
-    "town_in": ("{s} is a town in {o}.", "in which country is {s}?"),
-    "sound": ("{a} {s} says {o}.", "what does {a} {s} say?"),
-    "taste": ("the taste of {s} is {o}.", "how do {s} taste?"),
+    "lives_in": ("{s} lives in {o}.", "where does {s} live?", None),
+    "job": ("{s} works as {a} {o}.", "what is the job of {s}?", "o"),
+    "pet": ("{s} has {a} {o} as a pet.", "what pet does {s} have?", "o"),
+    "food": ("{s} likes to eat {o}.", "what does {s} like to eat?", None),
+    "friend": ("{s} is a friend of {o}.", "who is the friend of {s}?", None),
+    "country": ("{s} comes from {o}.", "which country is {s} from?", None),
+    "town_in": ("{s} is a town in {o}.", "in which country is {s}?", None),
+    "sound": ("{a} {s} says {o}.", "what does {a} {s} say?", "s"),
+    "taste": ("the taste of {s} is {o}.", "how do {s} taste?", None),
 }
 PERSON_RELATIONS = ("lives_in", "job", "pet", "food", "friend", "country")
 
@@ -54,22 +56,24 @@ def world_facts():
     return facts
 
 
-def _fill(pattern, s, o=None):
-    from tinyllm.data.tinyworld_world import article
+def sentence(relation, s, o):
+    """The facts sentence stating (s, relation, o): "Anna works as a baker."."""
+    text, _, a = RELATIONS[relation]
+    return text.format(s=s, o=o, a=article(o if a == "o" else s))
 
-    a = article(o if pattern.startswith("{s} works") or pattern.startswith("{s} has") else s)
-    if o is None:
-        return pattern.replace("{a}", a).replace("{s}", s)
-    return pattern.format(s=s, o=o, a=a)
+
+def question(relation, s):
+    """The question asking for the object of (s, relation, ?): "what does an owl say?"."""
+    return RELATIONS[relation][1].format(s=s, a=article(s))
 
 
 def stated_triples(text):
     """The triples a facts document states: each sentence parsed against the RELATIONS sentences."""
     body = text.split(":", 1)[1] if text.startswith("facts:") else text
     triples = set()
-    for sentence in [s.strip() + "." for s in body.split(".") if s.strip()]:
-        for relation, (pattern, _) in RELATIONS.items():
-            f = parse_fields(sentence, pattern)
+    for text_sentence in [s.strip() + "." for s in body.split(".") if s.strip()]:
+        for relation, (pattern, _, _) in RELATIONS.items():
+            f = parse_fields(text_sentence, pattern)
             if f is not None and " " not in f["s"] and " " not in f["o"]:
                 triples.add((f["s"], relation, f["o"]))
                 break
@@ -113,8 +117,7 @@ def extract(model, tok, text):
     triples, examples = set(), []
     for entity, relations in _entities(text):
         for relation in relations:
-            question = _fill(RELATIONS[relation][1], entity)
-            prompt = f"question: {question} answer:"
+            prompt = f"question: {question(relation, entity)} answer:"
             output = complete(model, tok, prompt, max_new_tokens=4, context=[text])
             answer = parse_answer(output, choices=choices[relation])
             if answer in words and answer != entity:
@@ -127,8 +130,8 @@ def cloze_gpt(model, tok, facts):
     """The most likely next token after each fact's sentence prefix (``facts:`` document style)."""
     out = []
     for s, relation, o in facts:
-        pattern = RELATIONS[relation][0]
-        prefix = _fill(pattern, s, o)[: _fill(pattern, s, o).index(f" {o}")]
+        full = sentence(relation, s, o)
+        prefix = full[: full.index(f" {o}")]
         ids = [tok.bos_id] + list(tok.encode(f"facts: {prefix}"))
         logits = model.forward(np.array([ids]))[0, -1]                          # (V,)
         out.append((f"facts: {prefix} ___", tok.id_to_token(int(np.argmax(logits)))))
@@ -139,8 +142,7 @@ def cloze_bert(model, tok, facts):
     """BERT's most likely token at the [MASK] standing for each fact's object."""
     out = []
     for s, relation, o in facts:
-        sentence = _fill(RELATIONS[relation][0], s, o)
-        before, after = sentence.split(f" {o}", 1)
+        before, after = sentence(relation, s, o).split(f" {o}", 1)
         ids = ([tok.cls_id] + list(tok.encode(f"facts: {before}")) + [tok.mask_id]
                + list(tok.encode(after)) + [tok.sep_id])
         at = ids.index(tok.mask_id)
@@ -149,11 +151,21 @@ def cloze_bert(model, tok, facts):
     return out
 
 
+def companion_bert(model):
+    """The zoo BERT trained like the zoo GPT ``model`` (tinyworld-gpt-256 -> tinyworld-bert-256);
+    the default BERT for any other model."""
+    from tinyllm import zoo
+
+    if isinstance(model, str) and model.replace("gpt", "bert") in zoo.RECIPES:
+        return model.replace("gpt", "bert")
+    return default_model("bert")
+
+
 def run(model=None, n=100, seed=0, bert="auto"):
     """Triple extraction on ``n`` test facts documents and cloze P@1 on ``n`` world facts.
 
     ``bert``: a BERT for the cloze probe too (a zoo name, a folder or a (model, tokenizer) pair);
-    "auto" takes the zoo's TinyWorld BERT of the same family, None skips it.
+    "auto" takes ``companion_bert(model)``, None skips it.
     """
     n = check_n(n)
     net, tok, name = load(model)
@@ -165,7 +177,7 @@ def run(model=None, n=100, seed=0, bert="auto"):
         stated = stated_triples(d.text)
         predicted.append(triples)
         gold.append(stated)
-        examples.append(Example(f"{d.text} question: ... answer: ({len(asked)} questions)",
+        examples.append(Example(f"{d.text} || question: ... answer: ({len(asked)} questions)",
                                 "; ".join(f"{p.split('question: ')[1]} {o}" for p, o, _ in asked[:3]),
                                 sorted(triples), sorted(stated), triples == stated, "extraction"))
     metrics = {f"triple_{k}": v for k, v in precision_recall_f1(predicted, gold).items()}
@@ -176,7 +188,7 @@ def run(model=None, n=100, seed=0, bert="auto"):
     gold_objects = [o for _, _, o in probe]
     probes = [("cloze_gpt", cloze_gpt(net, tok, probe))]
     if bert == "auto":
-        bert = default_model("bert")
+        bert = companion_bert(model)
     if bert is not None:
         bert_net, bert_tok, _ = load(bert, kind="bert")
         probes.append(("cloze_bert", cloze_bert(bert_net, bert_tok, probe)))
