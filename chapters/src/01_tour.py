@@ -20,6 +20,10 @@
 # Each step is one import from the `tinyllm` package; chapter 3b opens each of them up.
 
 # %%
+from tinyllm.runtime import configure_threads
+
+configure_threads()   # BLAS and OpenMP threads chosen on purpose: 1, or OMP_NUM_THREADS (tinyllm.runtime)
+
 import tempfile
 from pathlib import Path
 

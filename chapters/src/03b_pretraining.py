@@ -22,6 +22,10 @@
 # A last section generates text from the trained model (S14).
 
 # %%
+from tinyllm.runtime import configure_threads
+
+configure_threads()   # BLAS and OpenMP threads chosen on purpose: 1, or OMP_NUM_THREADS (tinyllm.runtime)
+
 import json
 import math
 import tempfile
