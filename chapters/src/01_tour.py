@@ -32,7 +32,7 @@ import numpy as np
 
 import tinyllm
 from tinyllm.data import tinyworld, load_tokenizer
-from tinyllm.data.batching import frame_causal
+from tinyllm.data.framing import frame_causal
 from tinyllm.generate import generate_text
 from tinyllm.models import GPT, GPTConfig
 from tinyllm.train import DocumentBatches, TrainConfig, Trainer, evaluate, fixed_causal_batches

@@ -35,7 +35,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from tinyllm.data import WordTokenizer, load_tokenizer, tinyworld
-from tinyllm.data.batching import bert_inputs, causal_batch, frame_causal
+from tinyllm.data.framing import bert_inputs, causal_batch, frame_causal
 from tinyllm.data.masking import mlm_mask
 from tinyllm.data.text import clean_text
 from tinyllm.generate import generate, generate_text, next_token_probs
