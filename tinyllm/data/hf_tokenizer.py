@@ -11,8 +11,8 @@ text (every tinyllm tokenizer has an exact counterpart) and the same decoded tex
                ``prompt + decode(new tokens)`` reads right, as text-generation pipelines build it)
     bpe        BPE model with the merges; tinyllm's chunk regex (or GPT-2's) + ByteLevel; ByteLevel
                decoder
-    wordpiece  WordPiece model; BertNormalizer + BertPreTokenizer; WordPiece decoder -- exactly
-               BERT's own tokenizer.json. (Hugging Face's Rust normalizer and tinyllm, which follows
+    wordpiece  WordPiece model; BertNormalizer + BertPreTokenizer, as in BERT's own tokenizer.json;
+               a decoder that joins pieces as tinyllm does. (Hugging Face's Rust normalizer and tinyllm, which follows
                transformers' Python ``BertTokenizerLegacy``, differ on all-caps Greek final sigma and
                on characters newer than Python's Unicode tables; see wordpiece_tokenizer.py.)
 
@@ -120,7 +120,12 @@ def _wordpiece(tok):
             "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
                       "max_input_chars_per_word": tok.max_input_chars_per_word,
                       "vocab": _vocab(tok)},
-            "decoder": {"type": "WordPiece", "prefix": "##", "cleanup": True}}
+            # tinyllm's decode: a space before every piece but "##" ones (one at the very start too,
+            # for prompt + decode(new tokens)); no clean-up of spaces before punctuation
+            "decoder": {"type": "Sequence", "decoders": [
+                {"type": "Replace", "pattern": {"Regex": "^(?!##)"}, "content": " "},
+                {"type": "Replace", "pattern": {"Regex": "^##"}, "content": ""},
+                {"type": "Fuse"}]}}
 
 
 def _post_processor(tok, framing):

@@ -13,6 +13,20 @@ It follows BERT's two stages, so that the ids match ``transformers.BertTokenizer
 Special-token strings of the vocabulary ([PAD] [UNK] [CLS] [SEP] [MASK]) that appear verbatim in
 the text are kept as those tokens, as in transformers. BERT vocabularies have no [BOS]/[EOS]:
 ``bos_id`` and ``eos_id`` are then None. Decoding is lossy (case, accents, spacing).
+
+Which transformers tokenizer this follows: the pure-Python ``BertTokenizerLegacy`` (BERT's reference
+code). transformers 5's default ``BertTokenizer`` runs Hugging Face's Rust normalizer, which differs
+in two places (both tested in tests/test_hf_tokenizer.py):
+
+- all-caps Greek: Python's ``str.lower`` writes a word-final capital sigma as the final form
+  ("ΟΔΟΣ" -> "οδος", as Unicode's casing rules say); the Rust normalizer lower-cases letter by
+  letter ("οδοσ"), so the pieces and ids differ;
+- code points newer than Python's Unicode tables (the emoji U+1FAE8 of Unicode 15 on Python 3.11,
+  whose tables are Unicode 14): unassigned for Python, so dropped like a control character; the
+  Rust tables know them and give [UNK].
+
+The ``tokenizer.json`` that ``save(folder)`` exports for Hugging Face is BERT's own Rust pipeline,
+so it inherits those two differences; on other text the ids are the same.
 """
 
 import os
@@ -71,6 +85,42 @@ class WordPieceTokenizer(Tokenizer):
         names = sorted(self.specials, key=len, reverse=True)
         self._special_split = re.compile("(" + "|".join(map(re.escape, names)) + ")")
         self._cache = {}
+
+    @classmethod
+    def train(cls, texts, vocab_size, do_lower_case=True):
+        """Learn a WordPiece vocabulary of about ``vocab_size`` tokens from ``texts`` (str or list).
+
+        As Hugging Face's WordPiece trainer does: stage 1 cuts the texts into words; each word is
+        spelled as its first character and "##"-prefixed later characters; BPE merges
+        (``bpe_tokenizer.learn_merges``) join the most frequent adjacent pieces ("un" + "##a" ->
+        "una") until the vocabulary is full. The vocabulary is the special tokens, every
+        character piece seen (even beyond ``vocab_size``: no character is left without a piece),
+        then the merged pieces in the order they were learned.
+        """
+        from collections import Counter
+
+        from .bpe_tokenizer import learn_merges
+        from .tokenizer import check_text
+
+        if isinstance(texts, str):
+            texts = [texts]
+        if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or \
+                vocab_size <= len(SPECIAL_TOKENS):
+            raise ValueError(f"vocab_size must be an int > {len(SPECIAL_TOKENS)} (the special "
+                             f"tokens), got {vocab_size!r}")
+        scratch = cls(list(SPECIAL_TOKENS), do_lower_case=do_lower_case)
+        counts = Counter()
+        for k, t in enumerate(texts):
+            check_text(t, f"texts[{k}]")
+            counts.update(w for w in scratch.basic_tokenize(t) if w not in SPECIAL_TOKENS)
+        pieces = [[w[0]] + ["##" + c for c in w[1:]] for w in counts]
+        alphabet = sorted({p for word in pieces for p in word})
+        spellings = list(SPECIAL_TOKENS) + alphabet
+        ids = {p: i for i, p in enumerate(spellings)}
+        words = [[ids[p] for p in word] for word in pieces]
+        learn_merges(words, list(counts.values()), spellings, vocab_size, set(spellings),
+                     lambda a, b: a + (b[2:] if b.startswith("##") else b))
+        return cls(spellings, do_lower_case=do_lower_case)
 
     @classmethod
     def from_vocab_file(cls, path, **options):

@@ -57,6 +57,8 @@ class PromptModel:
             self.kind = "bert"
         else:
             raise TypeError(f"model must be a tinyllm GPT or BERT (with its MLM head), got {type(model).__name__}")
+        if not all(hasattr(tokenizer, a) for a in ("encode", "vocab_size", "token_to_id")):
+            raise TypeError(f"tokenizer must be a tinyllm tokenizer (the model's own), got {type(tokenizer).__name__}")
         if tokenizer.vocab_size != model.config.vocab_size:
             raise ValueError(f"tokenizer has {tokenizer.vocab_size} tokens but the model's vocab_size is "
                              f"{model.config.vocab_size}: use the model's own tokenizer")
@@ -238,6 +240,10 @@ class PromptModel:
         """What ``generate(..., prompt=self)`` needs: dict(inputs_embeds=(m, C) or None,
         past_kv=list of (k, v) each (1, H, m, D) or None) from the peft module (S12)."""
         out = dict(inputs_embeds=None, past_kv=None)
+        if self._peft_in_slots:
+            raise ValueError("this prompt's virtual tokens sit in the template's {soft} slots, but generation "
+                             "places them before the text: train a peft prompt without {soft} slots of the same "
+                             "count to generate with it")
         if self.peft is not None:
             vectors, _ = self.peft.forward()
             out["inputs_embeds" if self.peft.kind == "embeds" else "past_kv"] = vectors

@@ -47,7 +47,9 @@ class Recipe:
     """Everything that defines a pre-training run. ``None`` fields take the model's DEFAULTS."""
 
     model: str = "gpt"                 # gpt | bert
-    corpus: str = "tinyworld"          # tinyworld | shakespeare | a path to UTF-8 text
+    corpus: str = "tinyworld"          # tinyworld | shakespeare | movie-reviews | a path to UTF-8 text
+    tokenizer: str = None              # char | word | bpe | wordpiece; None: TinyWorld's words, else char
+    vocab_size: int = None             # ids of a trained tokenizer; None: the kind's default
     preset: str = None                 # a GPTConfig/BERTConfig preset name; overrides the default sizes
     n_layer: int = None
     n_head: int = None
@@ -94,6 +96,13 @@ class Recipe:
             for k in ("n_layer", "n_head", "d_model", "max_len"):
                 if getattr(self, k) is None and k in preset:
                     values[k] = preset[k]
+        if self.tokenizer is not None:
+            from tinyllm.data.tokenizer_training import KINDS
+
+            if self.tokenizer not in KINDS:
+                raise ValueError(f"tokenizer: expected one of {KINDS}, got {self.tokenizer!r}")
+        if self.vocab_size is not None and self.tokenizer is None:
+            raise ValueError("vocab_size: give --tokenizer too (the vocabulary size of which tokenizer?)")
         if not 0.0 < values["mask_prob"] <= 1.0:
             raise ValueError(f"mask_prob: expected a share in (0, 1], got {values['mask_prob']!r}")
         if values["dtype"] not in ("float32", "float64"):
@@ -130,39 +139,51 @@ class Corpus:
     description: str = ""
 
 
-def tinyworld_corpus(n_train, n_val, seed):
-    """Step 1-3 on TinyWorld: sample documents (disjoint splits), its word tokenizer, the floor."""
+def tinyworld_corpus(n_train, n_val, seed, tokenizer=None, vocab_size=None):
+    """Step 1-3 on TinyWorld: sample documents (disjoint splits), its word tokenizer (or a
+    ``tokenizer`` of that kind trained on the training documents), the floor (for a lossless
+    tokenizer only: it needs a one-to-one function of the text)."""
     from tinyllm.data import tinyworld
+    from tinyllm.data.tokenizer_training import LOSSLESS, train_tokenizer
 
-    tok = tinyworld.tokenizer()
     train = tinyworld.sample(n_train, seed=seed, split="train")
     val = tinyworld.sample(n_val, seed=seed + 1, split="validation")
-    floor = tinyworld.entropy_floor(val, tok)
+    if tokenizer is None:
+        tok = tinyworld.tokenizer()
+    else:
+        tok = train_tokenizer(tokenizer, [d.text for d in train], vocab_size, lower=False)
+    floor = tinyworld.entropy_floor(val, tok) if tokenizer in (None, *LOSSLESS) else None
     enc = lambda docs: [tok.encode(d.text) for d in docs]      # noqa: E731
+    trained = "" if tokenizer is None else f", a {tokenizer} vocabulary of {tok.vocab_size} ids"
     return Corpus(tok, enc(train), enc(val), entropy_floor=floor,
-                  description=f"TinyWorld: {n_train} training and {n_val} validation documents")
+                  description=f"TinyWorld: {n_train} training and {n_val} validation documents{trained}")
 
 
 def load_text(corpus):
-    """Step 1 on real text: 'shakespeare' (fetched into the cache on first use) or a UTF-8 file or
-    folder, cleaned by ``tinyllm.data.text`` (one document per file, joined by blank lines)."""
+    """Step 1 on real text: 'shakespeare' or 'movie-reviews' (fetched into the cache on first use,
+    see ``tinyllm fetch``; the reviews one sentence per line) or a UTF-8 file or folder, cleaned by
+    ``tinyllm.data.text`` (one document per file, joined by blank lines)."""
     if corpus == "shakespeare":
         from tinyllm.data.fetch import load_shakespeare
 
         return load_shakespeare()
+    if corpus == "movie-reviews":
+        from tinyllm.data.fetch import load_movie_reviews
+
+        return "\n".join(text for text, _ in load_movie_reviews())
     from tinyllm.data.text import load_corpus as load_files
 
     return "\n\n".join(load_files(corpus))
 
 
-def text_corpus(corpus):
-    """Steps 1-3 on real text: the cleaned text, a character vocabulary, a 95% / 5% split into
-    training and validation text."""
-    from tinyllm.data import CharTokenizer
+def text_corpus(corpus, tokenizer=None, vocab_size=None):
+    """Steps 1-3 on real text: the cleaned text, a 95% / 5% split into training and validation
+    text, a vocabulary (``tokenizer``: char by default) trained on the training part."""
+    from tinyllm.data.tokenizer_training import train_tokenizer
 
     text = load_text(corpus)
     cut = int(len(text) * 0.95)
-    tok = CharTokenizer.train([text])
+    tok = train_tokenizer(tokenizer or "char", [text[:cut]], vocab_size)
     return Corpus(tok, [tok.encode(text[:cut])], [tok.encode(text[cut:])], stream=True,
                   description=f"{corpus}: {len(text):,} characters, {tok.vocab_size} symbols")
 
@@ -170,8 +191,9 @@ def text_corpus(corpus):
 def load_corpus(recipe):
     """The corpus named by ``recipe.corpus`` (a clear error when it is missing)."""
     if recipe.corpus == "tinyworld":
-        return tinyworld_corpus(recipe.n_train_docs, recipe.n_val_docs, recipe.seed)
-    return text_corpus(recipe.corpus)
+        return tinyworld_corpus(recipe.n_train_docs, recipe.n_val_docs, recipe.seed,
+                                recipe.tokenizer, recipe.vocab_size)
+    return text_corpus(recipe.corpus, recipe.tokenizer, recipe.vocab_size)
 
 
 # ------------------------------------------------------------------------------ steps 4-5

@@ -1,0 +1,137 @@
+"""``tinyllm prompt``: prompt learning on a task from the command line, §3.2's five steps.
+
+    tinyllm prompt --task tw-sentiment --model tinyworld-bert-256 --method pet --k 16 --seeds 13 21 42
+    tinyllm prompt --task tw-sentiment --model tinyworld-gpt-256 --method zero-shot --template 1
+    tinyllm prompt --task tw-sentiment --model tinyworld-bert-256 --method zero-shot \\
+        --template-text "review: {x} it was {mask}." --label-words '{"negative": ["bad"], "positive": ["great"]}'
+    tinyllm prompt grid --task tw-sentiment --model tinyworld-bert-256 --methods head pet --ks 4 16 \\
+        --out results/pet_vs_head.json
+
+One line per seed, then the accuracy as mean ± std over the seeds (ddof = 1) on the last line; a grid
+prints a line per run and the table of means ± std (tinyllm.prompt.grid).
+"""
+
+import json
+
+STEPS_HELP = """\
+The five steps of prompt learning (article section 3.2) and the options for each:
+  1 task analysis    --task, --k (labelled examples per class), --seeds (which sample of them)
+  2 prompt design    --template / --template-text, --label-words (the verbalizer, S11)
+  3 inference        --method: zero-shot, in context, or after training (E2.1 / E2.2 / S12 / S13);
+                     --steps, --lr, --batch-size for the methods that train
+  4 result parsing   the verbalizer's label scores -> the argmax label (E2.2)
+  5 evaluation       accuracy and macro-F1 on --n-test test examples, mean ± std over --seeds"""
+
+
+def add_parser(sub, positive_int, nonneg_int, positive_float):
+    """Register ``tinyllm prompt`` on the subparsers `sub` (the argument types come from tinyllm.cli)."""
+    import argparse
+
+    from tinyllm.prompt import methods as M
+    from tinyllm.prompt import tasks
+
+    p = sub.add_parser(
+        "prompt", help="prompt learning on a task: zero-shot, few-shot in context, PET, soft prompts, "
+                       "AutoPrompt, fine-tuning (article sections 2 and 3.2)",
+        description="Run one prompt-learning method on a task and report its accuracy over seeds: "
+                    "y* = argmax_y P(y | x, t) (E2.2) against fine-tuning's argmax_y P(y | x) (E2.1).",
+        epilog=STEPS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("action", nargs="?", choices=("run", "grid"), default="run",
+                   help="run (default): one method over --seeds; grid: --methods x --ks x --seeds into --out")
+    p.add_argument("--task", required=True, choices=tasks.names(),
+                   help="step 1, task analysis: which task (tw-* are built from TinyWorld; mr2/mr3 are real "
+                        "movie reviews, fetched on first use)")
+    p.add_argument("--model", default=None,
+                   help="the pre-trained model: a zoo name (tinyworld-gpt-256, tinyworld-bert-256, ...) or a "
+                        "model folder (default: tinyworld-bert-256 for cloze-style methods)")
+    p.add_argument("--method", default="zero-shot", choices=M.METHODS,
+                   help="step 3, inference: zero-shot[-cal] and icl[-cal] train nothing (E2.2, calibration "
+                        "S11); head/finetune train a classifier (E2.1); pet trains the model through the "
+                        "prompt; soft, soft-random, prefix, p-tuning train a soft prompt (S12); autoprompt "
+                        "searches trigger tokens (S13). Default zero-shot")
+    p.add_argument("--k", type=nonneg_int, default=16,
+                   help="step 1: labelled examples per class (0 for zero-shot; default 16)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[13, 21, 42, 87, 100],
+                   help="step 1/3: seeds, each fixing the sample of K examples and the initialisation "
+                        "(default 13 21 42 87 100)")
+    p.add_argument("--template", type=nonneg_int, default=0,
+                   help="step 2, prompt design: which of the task's templates (0 = its default; "
+                        "see --list-templates)")
+    p.add_argument("--template-text", help="step 2: your own template, e.g. 'review: {x} it was {mask}.'")
+    p.add_argument("--label-words", help="step 2: the verbalizer (S11) as JSON, label -> list of words, in "
+                                         "the task's label order")
+    p.add_argument("--list-templates", action="store_true", help="print the task's templates and exit")
+    p.add_argument("--n-test", type=positive_int, default=500, help="step 5: test examples scored (default 500)")
+    g = p.add_argument_group("training (step 3, methods that train; defaults: tinyllm.prompt.methods.HYPERPARAMETERS)")
+    g.add_argument("--steps", type=positive_int, help="AdamW steps")
+    g.add_argument("--lr", type=positive_float, help="learning rate")
+    g.add_argument("--batch-size", type=positive_int, help="examples per step")
+    p.add_argument("--json", action="store_true", help="print every result row as JSON too")
+    g = p.add_argument_group("grid (tinyllm prompt grid)")
+    g.add_argument("--methods", nargs="+", choices=M.METHODS, help="methods of the grid (default: all that apply)")
+    g.add_argument("--ks", type=nonneg_int, nargs="+", default=[0, 4, 8, 16, 32, 64, 256],
+                   help="examples per class (default 0 4 8 16 32 64 256)")
+    g.add_argument("--out", help="the grid's JSON file (rewritten after every run; runs already in it are skipped)")
+    return p
+
+
+def cmd_prompt(args, out, err, load_model):
+    """Run the method over the seeds; the last line is 'accuracy: mean ± std (n seeds)'."""
+    from tinyllm.prompt import methods as M
+    from tinyllm.prompt.metrics import aggregate
+
+    name = args.model or "tinyworld-bert-256"
+    model, tok = load_model(name)
+    kind = M.model_kind(model)
+    if args.list_templates:
+        for i, (text, words) in enumerate(M.templates(args.task, kind)):
+            out.write(f"{i}: {text}   {json.dumps(words)}\n")
+        return 0
+    if args.action == "grid":
+        return _grid(args, out, name, model, tok)
+    ok, why = M.applies(args.method, kind)
+    if not ok:
+        raise ValueError(f"--method {args.method} does not apply to {name} (a {kind.upper()}): {why}")
+    words = None
+    if args.label_words is not None:
+        try:
+            words = json.loads(args.label_words)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"--label-words is not valid JSON ({e.msg}); write e.g. "
+                             "'{\"negative\": [\"bad\"], \"positive\": [\"great\"]}'") from None
+        if not isinstance(words, dict):
+            raise ValueError("--label-words must be a JSON object: label -> list of words")
+    overrides = {k: getattr(args, k) for k in ("steps", "lr", "batch_size") if getattr(args, k) is not None}
+    if overrides and args.method not in M.TRAINED:
+        raise ValueError(f"--steps/--lr/--batch-size: method {args.method} trains nothing")
+    k = 0 if args.method in ("zero-shot", "zero-shot-cal") else args.k      # zero-shot uses no examples
+    rows = []
+    for seed in args.seeds:
+        row = M.run(args.method, args.task, model, tok, k, seed, n_test=args.n_test,
+                    template=args.template_text if args.template_text else args.template, label_words=words,
+                    model_name=name, **overrides)
+        rows.append(row)
+        out.write(f"seed {seed}: accuracy {row['accuracy']:.4f}  macro-F1 {row['macro_f1']:.4f}  "
+                  f"({row['seconds']:.1f} s)\n")
+        if args.json:
+            out.write(json.dumps(row) + "\n")
+    acc = aggregate(rows, key="accuracy")
+    std = f" ± {acc['std']:.4f}" if acc["n"] > 1 else ""
+    out.write(f"{args.method} on {args.task} with {name}, K={k} per class, template {rows[0]['template']!r}\n")
+    out.write(f"accuracy: {acc['mean']:.4f}{std} ({acc['n']} seed{'s' if acc['n'] > 1 else ''})\n")
+    return 0
+
+
+def _grid(args, out, name, model, tok):
+    from tinyllm.prompt.grid import markdown_table, run_grid
+
+    methods = args.methods or list(M.METHODS)
+
+    def progress(row):
+        out.write(f"{row['method']:>14}  K={row['k']:<4} seed={row['seed']:<4} accuracy {row['accuracy']:.4f}  "
+                  f"({row['seconds']:.1f} s)\n")
+
+    rows = run_grid(args.task, name, methods, args.ks, args.seeds, out=args.out, n_test=args.n_test,
+                    model=model, tokenizer=tok, progress=progress)
+    out.write(markdown_table(rows) + "\n")
+    return 0

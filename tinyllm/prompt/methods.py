@@ -1,0 +1,270 @@
+"""Every prompt-learning method of the article's §2, run the same way on a task: §3.2's five steps.
+
+    1 task analysis     a task from ``tinyllm.prompt.tasks`` and K labelled examples per class
+    2 prompt design     a template and a verbalizer (``TEMPLATES``; searched for AutoPrompt, S13)
+    3 inference         zero-shot, in context (demonstrations), or after training the prompt / model
+    4 result parsing    the verbalizer's label scores -> the argmax label (E2.2)
+    5 evaluation        accuracy and macro-F1 on the task's test split (``tinyllm.prompt.metrics``)
+
+``run(method, task, model, tokenizer, k, seed)`` returns one result row (a dict). The pre-trained
+model passed in is never changed: methods that train weights (PET, fine-tuning) train a copy.
+
+Methods (``METHODS``), against the two objectives they compare:
+
+=================  =====================================================================  ==========
+method             what trains / what is used                                             equation
+=================  =====================================================================  ==========
+zero-shot          nothing: the template's label scores                                   E2.2, S11
+zero-shot-cal      the same, calibrated by content-free inputs (Zhao et al. 2021)         S11
+icl                k demonstrations per class in the context, nothing trains (GPT)        E2.2
+icl-cal            the same, calibrated                                                   S11
+head               a new classification head on the frozen pre-trained model              E2.1
+finetune           the head and every weight of the model                                 E2.1
+pet                every weight, through the template and verbalizer (Schick & Schuetze)   E2.2
+pet-control        PET with label words the model never saw ("negative"/"positive")       E2.2
+soft               a soft prompt initialised from the template's words, model frozen      S12
+soft-random        a randomly initialised soft prompt, model frozen (Lester et al.)       S12
+prefix             prefix tuning: every layer's keys and values, model frozen             S12
+p-tuning           a prompt encoder (LSTM) producing the prompt, model frozen             S12
+autoprompt         trigger tokens searched by the gradient, model frozen                  S13
+=================  =====================================================================  ==========
+
+Hyper-parameters: ``HYPERPARAMETERS`` holds one setting per method; ``run`` states every value it
+used in its result row. How they were chosen is written next to them.
+"""
+
+import copy
+import time
+
+import numpy as np
+
+from tinyllm.prompt import tasks as T
+
+# (template, {label: [words]}) per task and model kind; the first is tasks.default_prompt's.
+TEMPLATES = {
+    ("tw-sentiment", "bert"): ["review: {x} it was {mask}.", "{x} it was {mask}.", "review: {x} the review was {mask}."],
+    ("tw-sentiment", "gpt"): ["review: {x} {mask}.", "review: {x} it was {mask}.", "{x} it was {mask}."],
+    ("tw-topic", "bert"): ["news: {x} a visitor said it was {mask}.", "{x} a visitor said it was {mask}.",
+                           "news: {x} it was {mask}."],
+    ("tw-topic", "gpt"): ["news: {x} a visitor said it was {mask}.", "{x} a visitor said it was {mask}.",
+                          "news: {x} it was {mask}."],
+}
+# one word per label for the naive templates (the default template keeps the task's own words)
+SIMPLE_WORDS = {"tw-sentiment": {"negative": ["bad"], "positive": ["great"]}}
+CONTROL_WORDS = {"tw-sentiment": {"negative": ["negative"], "positive": ["positive"]}}
+
+# One setting per method, chosen by hand on tw-sentiment's validation split with tinyworld-bert-256
+# at K = 16 (lr from {3e-5, 1e-4, 3e-4, 1e-3} for weights and {1e-3, 1e-2, 3e-2} for prompts,
+# the steps so that a run takes seconds); the same for every task, K and seed.
+HYPERPARAMETERS = {
+    "head": dict(steps=200, lr=1e-3, batch_size=8),
+    "finetune": dict(steps=100, lr=1e-4, batch_size=8),
+    "pet": dict(steps=100, lr=1e-4, batch_size=8),
+    "pet-control": dict(steps=100, lr=1e-4, batch_size=8),
+    "soft": dict(steps=100, lr=1e-2, batch_size=8, num_virtual_tokens=None),
+    "soft-random": dict(steps=100, lr=1e-2, batch_size=8, num_virtual_tokens=4),
+    "prefix": dict(steps=100, lr=1e-2, batch_size=8, num_virtual_tokens=4),
+    "p-tuning": dict(steps=100, lr=1e-3, batch_size=8, num_virtual_tokens=4, encoder_hidden_size=64),
+    "autoprompt": dict(iters=10, n_candidates=10, batch_size=16, num_triggers=3),
+    "icl": dict(per_class=1, order="random"),
+    "icl-cal": dict(per_class=1, order="random"),
+}
+
+METHODS = ("zero-shot", "zero-shot-cal", "icl", "icl-cal", "head", "finetune", "pet", "pet-control",
+           "soft", "soft-random", "prefix", "p-tuning", "autoprompt")
+TRAINED = {"head", "finetune", "pet", "pet-control", "soft", "soft-random", "prefix", "p-tuning", "autoprompt"}
+
+
+def model_kind(model):
+    """'gpt' or 'bert' for a tinyllm language model."""
+    from tinyllm.models import BERT, GPT
+
+    if isinstance(model, GPT):
+        return "gpt"
+    if isinstance(model, BERT):
+        return "bert"
+    raise TypeError(f"model must be a tinyllm GPT or BERT, got {type(model).__name__}")
+
+
+def templates(task, kind):
+    """The templates of `task` for a model `kind` (the task's default first) with their label words."""
+    default, words = T.default_prompt(task, kind)
+    if words is None:
+        raise ValueError(f"task {task!r} is generative: these methods need a classification or cloze task")
+    out = [(default, words)]
+    for text in TEMPLATES.get((task, kind), [default])[1:]:
+        out.append((text, SIMPLE_WORDS.get(task, words)))
+    return out
+
+
+def applies(method, kind):
+    """Whether `method` runs on a model of `kind`, and if not, why."""
+    if method not in METHODS:
+        raise ValueError(f"method: unknown {method!r}; choose one of {list(METHODS)}")
+    if method in ("icl", "icl-cal") and kind == "bert":
+        return False, "in-context learning needs a causal LM that reads demonstrations before the query"
+    return True, ""
+
+
+def run(method, task, model, tokenizer, k, seed, n_test=500, template=0, label_words=None, model_name=None,
+        **overrides):
+    """Run `method` on `task` with K = `k` labelled examples per class (seeded sample and seeded
+    initialisation) and score it on `n_test` test examples -> a result row (dict): task, model,
+    method, k, seed, template, accuracy, macro_f1, seconds, hp (every hyper-parameter used).
+
+    template: an index into ``templates(task, kind)`` or a template text (then `label_words`, a dict
+    label name -> words, is required unless the task's default words fit); overrides: any of the
+    method's ``HYPERPARAMETERS``."""
+    from tinyllm.prompt.metrics import evaluate
+
+    kind = model_kind(model)
+    ok, why = applies(method, kind)
+    if not ok:
+        raise ValueError(f"method {method!r} does not apply to a {kind.upper()}: {why}")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+        raise ValueError(f"k must be an int >= 0 (examples per class), got {k!r}")
+    if method in TRAINED | {"icl", "icl-cal"} and k == 0:
+        raise ValueError(f"method {method!r} needs labelled examples: k >= 1")
+    hp = {**HYPERPARAMETERS.get(method, {}), **overrides}
+    unknown = set(overrides) - set(HYPERPARAMETERS.get(method, {}))
+    if unknown:
+        raise ValueError(f"{method}: unknown hyper-parameters {sorted(unknown)}; "
+                         f"it takes {sorted(HYPERPARAMETERS.get(method, {}))}")
+    train = T.load(task, "train")
+    shots = T.few_shot(train, k, seed) if k > 0 else None
+    test = T.load(task, "test", n_test)
+    choices = templates(task, kind)
+    if isinstance(template, str):
+        text, words = template, label_words or choices[0][1]
+    elif isinstance(template, (int, np.integer)) and not isinstance(template, bool) and 0 <= template < len(choices):
+        text, words = choices[template]
+        words = label_words or words
+    else:
+        raise ValueError(f"template must be a template text or an index in [0, {len(choices)}), got {template!r}")
+    if list(words) != list(test.label_names):
+        raise ValueError(f"label_words must name the task's labels {test.label_names} in that order, got {list(words)}")
+    start = time.perf_counter()
+    y_pred = _METHOD_FUNCS[method](model, tokenizer, text, words, shots, test, seed, hp, task)
+    seconds = time.perf_counter() - start
+    scores = evaluate(test.labels, y_pred, labels=list(range(len(test.label_names))))
+    return dict(task=task, model=model_name or type(model).__name__, method=method, k=int(k), seed=int(seed),
+                template=text, accuracy=scores["accuracy"], macro_f1=scores["macro_f1"],
+                seconds=round(seconds, 3), hp=hp, n_test=len(test))
+
+
+# ------------------------------------------------------------------------------ the methods
+
+
+def _prompt_model(model, tokenizer, text, words, seed, peft=None):
+    from tinyllm.prompt import PromptModel
+
+    return PromptModel(model, tokenizer, text, words, peft=peft, seed=seed)
+
+
+def _zero_shot(model, tok, text, words, shots, test, seed, hp, task, calibrated=False):
+    pm = _prompt_model(model, tok, text, words, seed)
+    probs = pm.predict_proba(test.texts)
+    if calibrated:
+        from tinyllm.prompt import calibrate
+        probs = calibrate(probs, pm.content_free_probs())
+    return probs.argmax(axis=1)
+
+
+def _icl(model, tok, text, words, shots, test, seed, hp, task, calibrated=False):
+    from tinyllm.prompt import Demonstrations, calibrate
+
+    pm = _prompt_model(model, tok, text, words, seed)
+    demos = Demonstrations(shots, k=hp["per_class"] * len(shots.label_names), order=hp["order"], seed=seed)
+    probs = pm.predict_proba(test.texts, demonstrations=demos)
+    if calibrated:
+        probs = calibrate(probs, pm.content_free_probs(demonstrations=demos))
+    return probs.argmax(axis=1)
+
+
+def _classifier(model, tok, text, words, shots, test, seed, hp, task, head_only=True):
+    from tinyllm.prompt.finetune import classifier_for, finetune, predict_classifier
+
+    clf = classifier_for(model, len(shots.label_names), seed=seed)        # a copy of the weights
+    finetune(clf, shots, tok, hp["steps"], hp["lr"], batch_size=hp["batch_size"], seed=seed, head_only=head_only)
+    return predict_classifier(clf, test.texts, tok)
+
+
+def _pet(model, tok, text, words, shots, test, seed, hp, task, control=False):
+    from tinyllm.prompt import fit
+
+    if control:
+        if task not in CONTROL_WORDS:
+            raise ValueError(f"pet-control has no control label words for task {task!r}")
+        words = CONTROL_WORDS[task]
+    pm = _prompt_model(_copy(model), tok, text, words, seed)
+    fit(pm, shots, hp["steps"], hp["lr"], batch_size=hp["batch_size"], seed=seed)
+    return pm.predict(test.texts)
+
+
+def _soft(model, tok, text, words, shots, test, seed, hp, task, init="text"):
+    from tinyllm.prompt import fit
+    from tinyllm.prompt.peft import PromptTuningConfig
+
+    if init == "text":                 # the template's words before {mask} become trainable vectors
+        before, _, after = text.partition("{mask}")
+        head, _, stem = before.partition("{x}")
+        stem = stem.strip()
+        slot = "{soft:" + stem + "}" if stem else "{soft*4}"
+        pm = _prompt_model(model, tok, head + "{x} " + slot + " {mask}" + after, words, seed)
+    else:
+        cfg = PromptTuningConfig(num_virtual_tokens=hp["num_virtual_tokens"], init="random")
+        pm = _prompt_model(model, tok, text, words, seed, peft=cfg)
+    fit(pm, shots, hp["steps"], hp["lr"], batch_size=hp["batch_size"], seed=seed)
+    return pm.predict(test.texts)
+
+
+def _prefix(model, tok, text, words, shots, test, seed, hp, task):
+    from tinyllm.prompt import fit
+    from tinyllm.prompt.peft import PrefixTuningConfig
+
+    pm = _prompt_model(model, tok, text, words, seed,
+                       peft=PrefixTuningConfig(num_virtual_tokens=hp["num_virtual_tokens"]))
+    fit(pm, shots, hp["steps"], hp["lr"], batch_size=hp["batch_size"], seed=seed)
+    return pm.predict(test.texts)
+
+
+def _p_tuning(model, tok, text, words, shots, test, seed, hp, task):
+    from tinyllm.prompt import fit
+    from tinyllm.prompt.peft import PromptEncoderConfig
+
+    cfg = PromptEncoderConfig(num_virtual_tokens=hp["num_virtual_tokens"],
+                              encoder_hidden_size=hp["encoder_hidden_size"], encoder_type="lstm")
+    pm = _prompt_model(model, tok, text, words, seed, peft=cfg)
+    fit(pm, shots, hp["steps"], hp["lr"], batch_size=hp["batch_size"], seed=seed)
+    return pm.predict(test.texts)
+
+
+def _autoprompt(model, tok, text, words, shots, test, seed, hp, task):
+    from tinyllm.prompt import autoprompt
+
+    trig = "{trigger*%d}" % hp["num_triggers"]
+    pm = _prompt_model(model, tok, text.replace("{mask}", trig + " {mask}", 1), words, seed)
+    autoprompt(pm, shots, iters=hp["iters"], n_candidates=hp["n_candidates"], batch_size=hp["batch_size"], seed=seed)
+    return pm.predict(test.texts)
+
+
+def _copy(model):
+    """A deep copy of a model (PET trains the weights; the caller's model must not change)."""
+    return copy.deepcopy(model)
+
+
+_METHOD_FUNCS = {
+    "zero-shot": _zero_shot,
+    "zero-shot-cal": lambda *a: _zero_shot(*a, calibrated=True),
+    "icl": _icl,
+    "icl-cal": lambda *a: _icl(*a, calibrated=True),
+    "head": _classifier,
+    "finetune": lambda *a: _classifier(*a, head_only=False),
+    "pet": _pet,
+    "pet-control": lambda *a: _pet(*a, control=True),
+    "soft": _soft,
+    "soft-random": lambda *a: _soft(*a, init="random"),
+    "prefix": _prefix,
+    "p-tuning": _p_tuning,
+    "autoprompt": _autoprompt,
+}
