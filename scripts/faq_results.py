@@ -166,7 +166,7 @@ def post_ln_gpt():
 def train_small(cls, lr, warmup, steps, n_layer=6, seed=0):
     """Mean training loss of the last 20 of ``steps`` AdamW steps of a 6-layer width-64 GPT on TinyWorld."""
     from tinyllm.data import tinyworld
-    from tinyllm.data.batching import causal_batch, frame_causal
+    from tinyllm.data.framing import causal_batch, frame_causal
     from tinyllm.models import GPTConfig
     from tinyllm.train.optim import AdamW
 

@@ -171,7 +171,7 @@ def skewed_documents(w, held_out, n, seed):
 
 def bias(model, tok, steps=1500, n_docs=30000, seed=0):
     from tinyllm.data import tinyworld
-    from tinyllm.data.batching import causal_batch, frame_causal
+    from tinyllm.data.framing import causal_batch, frame_causal
     from tinyllm.models import GPT, GPTConfig
     from tinyllm.train.optim import AdamW
 

@@ -88,3 +88,42 @@ def test_model_rejects_wrong_config_and_dtype():
         BERT(BERTConfig(vocab_size=5, d_model=8, n_head=2), dtype=np.int32)
     with pytest.raises(TypeError, match="dtype must be float32 or float64"):
         GPT(GPTConfig(vocab_size=5, d_model=8, n_head=2), dtype=np.float16)
+
+
+def test_shared_fields_live_once_in_the_base():
+    from dataclasses import fields
+
+    from tinyllm.models.config import TransformerConfig
+
+    shared = {f.name for f in fields(TransformerConfig)}
+    for cls, own in ((GPTConfig, {"layer_norm_eps", "activation"}),
+                     (BERTConfig, {"layer_norm_eps", "activation", "type_vocab_size", "pad_token_id"})):
+        assert issubclass(cls, TransformerConfig) and shared <= {f.name for f in fields(cls)}
+        assert set(cls.__annotations__) == own, f"{cls.__name__} repeats fields of TransformerConfig"
+    with pytest.raises(ValueError, match="BERTConfig.d_model must be divisible"):
+        BERTConfig(d_model=10, n_head=3)
+
+
+def test_initialisation_is_a_table():
+    import numpy as np
+
+    from tinyllm.models import BERT, GPT, BERTClassifier
+    from tinyllm.models.base import INIT
+
+    for model in (GPT(GPTConfig(vocab_size=11)), BERT(BERTConfig(vocab_size=11)),
+                  BERTClassifier(BERTConfig(vocab_size=11), num_labels=2)):
+        for name, p in model.params.items():
+            rule = INIT[name.rsplit(".", 1)[-1]]
+            if rule == "ones":
+                assert np.all(p == 1), name
+            elif rule == "zeros":
+                assert np.all(p == 0), name
+            else:
+                assert p.std() > 0, name
+
+    class Odd(GPT):
+        def param_shapes(self):
+            return {**super().param_shapes(), "extra.W_new": (4, 4)}
+
+    with pytest.raises(KeyError, match="no initialisation rule.*'W_new'.*INIT"):
+        Odd(GPTConfig(vocab_size=11))

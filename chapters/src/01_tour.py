@@ -20,6 +20,10 @@
 # Each step is one import from the `tinyllm` package; chapter 3b opens each of them up.
 
 # %%
+from tinyllm.runtime import configure_threads
+
+configure_threads()   # BLAS and OpenMP threads chosen on purpose: 1, or OMP_NUM_THREADS (tinyllm.runtime)
+
 import tempfile
 from pathlib import Path
 
@@ -28,7 +32,7 @@ import numpy as np
 
 import tinyllm
 from tinyllm.data import tinyworld, load_tokenizer
-from tinyllm.data.batching import frame_causal
+from tinyllm.data.framing import frame_causal
 from tinyllm.generate import generate_text
 from tinyllm.models import GPT, GPTConfig
 from tinyllm.train import DocumentBatches, TrainConfig, Trainer, evaluate, fixed_causal_batches

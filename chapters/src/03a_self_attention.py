@@ -17,6 +17,10 @@
 # differences, draw attention weights as a heat map, and look at the masks (S3) that make a decoder causal.
 
 # %%
+from tinyllm.runtime import configure_threads
+
+configure_threads()   # BLAS and OpenMP threads chosen on purpose: 1, or OMP_NUM_THREADS (tinyllm.runtime)
+
 import math
 
 import matplotlib.pyplot as plt

@@ -22,6 +22,10 @@
 # A last section generates text from the trained model (S14).
 
 # %%
+from tinyllm.runtime import configure_threads
+
+configure_threads()   # BLAS and OpenMP threads chosen on purpose: 1, or OMP_NUM_THREADS (tinyllm.runtime)
+
 import json
 import math
 import tempfile
@@ -31,7 +35,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from tinyllm.data import WordTokenizer, load_tokenizer, tinyworld
-from tinyllm.data.batching import bert_inputs, causal_batch, frame_causal
+from tinyllm.data.framing import bert_inputs, causal_batch, frame_causal
 from tinyllm.data.masking import mlm_mask
 from tinyllm.data.text import clean_text
 from tinyllm.generate import generate, generate_text, next_token_probs

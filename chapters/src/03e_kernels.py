@@ -29,6 +29,10 @@
 # out in `docs/KERNELS.md`.
 
 # %%
+from tinyllm.runtime import configure_threads
+
+configure_threads()   # BLAS and OpenMP threads chosen on purpose: 1, or OMP_NUM_THREADS (tinyllm.runtime)
+
 import ctypes.util
 import os
 import pathlib

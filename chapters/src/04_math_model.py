@@ -26,6 +26,10 @@
 # | S8 | embeddings, their backward, tied output weights | 10 |
 
 # %%
+from tinyllm.runtime import configure_threads
+
+configure_threads()   # BLAS and OpenMP threads chosen on purpose: 1, or OMP_NUM_THREADS (tinyllm.runtime)
+
 import math
 
 import matplotlib.pyplot as plt

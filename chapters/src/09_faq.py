@@ -83,7 +83,7 @@ assert big["pre-LN"] < big["post-LN"]
 # `norm="post"`; every block's cache records its arrangement, so the hand-written backward follows.
 
 # %%
-from tinyllm.data.batching import causal_batch, frame_causal   # noqa: E402
+from tinyllm.data.framing import causal_batch, frame_causal   # noqa: E402
 from tinyllm.train.optim import AdamW                            # noqa: E402
 
 

@@ -6,7 +6,7 @@ batching and masking.
   and Hugging Face ``tokenizer.json``, GPT-2's ``vocab.json``/``merges.txt`` and BERT's ``vocab.txt``
 - ``tinyworld``: the built-in seeded corpus with exact log-probabilities and an entropy floor
 - ``text``: any UTF-8 file or folder as a corpus; ``fetch``: real data sets through pip
-- ``batching`` / ``masking``: causal-LM windows (E3.6) and masked-LM corruption (S10, E3.7)
+- ``framing`` / ``masking``: framing and the causal-LM shift (E3.6), masked-LM corruption (S10, E3.7)
 """
 
 from .tokenizer import SPECIAL_TOKENS, Tokenizer, load_tokenizer

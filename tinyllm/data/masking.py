@@ -11,7 +11,7 @@ probability 0.1. The label of a chosen position is its original token; all other
 
 import numpy as np
 
-from .batching import IGNORE_INDEX
+from .framing import IGNORE_INDEX
 
 
 def mlm_mask(input_ids, rng, *, vocab_size, mask_id, special_ids, attention_mask=None,

@@ -12,7 +12,7 @@ text into ids and back:
 
 Special tokens are never produced by ``encode`` from ordinary text (WordPiece is the one exception:
 like BERT's own tokenizer it recognises its special strings such as "[MASK]" inside the text).
-Batching and framing code (``tinyllm.data.batching``) adds [BOS]/[EOS] or [CLS]/[SEP].
+Batching and framing code (``tinyllm.data.framing``) adds [BOS]/[EOS] or [CLS]/[SEP].
 """
 
 import json

@@ -24,6 +24,21 @@ def check_dtype(dtype):
     return dt
 
 
+
+# How each parameter starts, by the last part of its name (one table instead of rules on name
+# patterns): "ones" | "zeros" | "weight" (normal, std from the fan-in C_in of a (C_in, C_out)
+# matrix) | "residual" (a weight whose output is added to the residual stream, S7: also scaled by
+# Model._residual_scale) | "table" (an embedding table (N, C), std from its width C, S8).
+INIT = {
+    "gamma": "ones", "beta": "zeros",                                           # LayerNorm (S4)
+    "b": "zeros", "b_Q": "zeros", "b_K": "zeros", "b_V": "zeros", "b_O": "zeros",
+    "b_1": "zeros", "b_2": "zeros", "out_bias": "zeros",                       # biases
+    "W": "weight", "W_Q": "weight", "W_K": "weight", "W_V": "weight", "W_1": "weight",   # E3.1, S6
+    "W_O": "residual", "W_2": "residual",                                     # E3.4, S6 into the residual
+    "tok_emb": "table", "pos_emb": "table", "seg_emb": "table",               # S8
+}
+
+
 class Model:
     """Base class: ``params`` (name -> ndarray), ``config``, ``dtype``, ``training``.
 
@@ -63,26 +78,29 @@ class Model:
         return dict(params)
 
     def _init_params(self, rng):
-        """Random initial parameters: LayerNorm gamma = 1 and beta = 0, zero biases, and normal
-        weights. With config.init_std set (GPT-2 and BERT use 0.02) every weight and embedding has
-        that standard deviation; by default (None) it scales with the width: 1/sqrt(C_in) for a
-        (C_in, C_out) weight and 1/sqrt(d_model) for an embedding table, which keeps activations
-        and gradients of order one at any width (and well above round-off in a gradient check).
-        GPT-2 also scales the residual output projections W_O and W_2 by 1/sqrt(2 n_layer)."""
+        """Random initial parameters, each by its rule in ``INIT`` (looked up by the last part of its
+        name): LayerNorm gamma = 1, beta and biases = 0, normal weights and embedding tables. With
+        config.init_std set (GPT-2 and BERT use 0.02) every weight and table has that standard
+        deviation; by default (None) it scales with the width: 1/sqrt(C_in) for a (C_in, C_out)
+        weight and 1/sqrt(d_model) for an (N, d_model) table, which keeps activations and gradients
+        of order one at any width (and well above round-off in a gradient check). The "residual"
+        weights (W_O, W_2) are also scaled by ``_residual_scale`` (GPT-2: 1/sqrt(2 n_layer))."""
         params = {}
         fixed = self.config.init_std
         for name, shape in self.param_shapes().items():
             leaf = name.rsplit(".", 1)[-1]
-            if leaf == "gamma":
-                params[name] = np.ones(shape, self.dtype)
-            elif leaf in ("beta", "out_bias") or leaf.startswith("b_") or leaf == "b":
-                params[name] = np.zeros(shape, self.dtype)
-            else:
-                fan_in = shape[0] if leaf.startswith("W") else shape[1]   # W: (C_in, C_out); tables: (N, C)
-                std = fixed if fixed is not None else 1.0 / np.sqrt(fan_in)
-                if leaf in ("W_O", "W_2"):
-                    std *= self._residual_scale()
-                params[name] = (rng.standard_normal(shape) * std).astype(self.dtype)
+            rule = INIT.get(leaf)
+            if rule is None:
+                raise KeyError(f"_init_params: no initialisation rule for parameter {name!r}; add {leaf!r} "
+                               f"to tinyllm.models.base.INIT")
+            if rule in ("ones", "zeros"):
+                params[name] = (np.ones if rule == "ones" else np.zeros)(shape, self.dtype)
+                continue
+            fan_in = shape[1] if rule == "table" else shape[0]     # W: (C_in, C_out); tables: (N, C)
+            std = fixed if fixed is not None else 1.0 / np.sqrt(fan_in)
+            if rule == "residual":
+                std *= self._residual_scale()
+            params[name] = (rng.standard_normal(shape) * std).astype(self.dtype)
         return params
 
     def _residual_scale(self):

@@ -1,7 +1,7 @@
 """Model configurations: the hyper-parameters of article section 3.2 step 5 (layers, heads, width).
 
 ``GPTConfig`` describes a GPT-2 style causal LM, ``BERTConfig`` a BERT style masked LM. Both are
-small dataclasses that validate themselves on construction, have named presets
+``TransformerConfig``s (the shared fields and their checks live there, once): small dataclasses that validate themselves on construction, have named presets
 (``GPTConfig.preset("tiny", vocab_size=100)``), round-trip through plain dicts, and translate to and
 from the fields of a Hugging Face ``config.json`` (the only place HF names appear besides hf.py).
 """
@@ -25,38 +25,52 @@ def _check_positive_int(cls_name, name, value):
         raise ValueError(f"{cls_name}.{name} must be positive, got {value}")
 
 
-def _check_common(cfg):
-    """Validation shared by GPTConfig and BERTConfig."""
-    name = type(cfg).__name__
-    for attr in ("vocab_size", "n_layer", "n_head", "d_model", "max_len"):
-        _check_positive_int(name, attr, getattr(cfg, attr))
-    if cfg.d_model % cfg.n_head != 0:
-        raise ValueError(
-            f"{name}.d_model must be divisible by n_head (head size D = d_model / n_head, E3.5); "
-            f"got d_model={cfg.d_model}, n_head={cfg.n_head}"
-        )
-    if cfg.d_ff is None:
-        cfg.d_ff = 4 * cfg.d_model
-    _check_positive_int(name, "d_ff", cfg.d_ff)
-    if not isinstance(cfg.dropout, (int, float)) or isinstance(cfg.dropout, bool):
-        raise TypeError(f"{name}.dropout must be a float, got {type(cfg.dropout).__name__}")
-    if not 0.0 <= float(cfg.dropout) < 1.0:
-        raise ValueError(f"{name}.dropout must be in [0, 1), got {cfg.dropout}")
-    if not isinstance(cfg.layer_norm_eps, (int, float)) or not cfg.layer_norm_eps > 0:
-        raise ValueError(f"{name}.layer_norm_eps must be a positive float, got {cfg.layer_norm_eps!r}")
-    if cfg.init_std is not None and not (isinstance(cfg.init_std, (int, float)) and cfg.init_std > 0):
-        raise ValueError(f"{name}.init_std must be None (width-scaled) or a positive float, got {cfg.init_std!r}")
-    if cfg.activation not in ("tanh", "none"):
-        raise ValueError(
-            f"{name}.activation must be 'tanh' (GELU tanh form) or 'none' (exact erf GELU), S5; "
-            f"got {cfg.activation!r}"
-        )
+@dataclass
+class TransformerConfig:
+    """The fields GPT and BERT share, their validation, presets and dict round trips (one home).
 
+    A subclass sets its own defaults (``layer_norm_eps``, ``activation``), adds its own fields and
+    its ``PRESETS``.
+    """
 
-class _ConfigMixin:
-    """Presets and dict round trips shared by both configs."""
+    vocab_size: int = 256
+    n_layer: int = 2
+    n_head: int = 2
+    d_model: int = 64
+    max_len: int = 128
+    dropout: float = 0.0
+    d_ff: int = None
+    layer_norm_eps: float = 1e-5
+    activation: str = "tanh"
+    init_std: float = None
 
-    PRESETS: dict = {}
+    PRESETS = {}
+
+    def __post_init__(self):
+        name = type(self).__name__
+        for attr in ("vocab_size", "n_layer", "n_head", "d_model", "max_len"):
+            _check_positive_int(name, attr, getattr(self, attr))
+        if self.d_model % self.n_head != 0:
+            raise ValueError(
+                f"{name}.d_model must be divisible by n_head (head size D = d_model / n_head, E3.5); "
+                f"got d_model={self.d_model}, n_head={self.n_head}"
+            )
+        if self.d_ff is None:
+            self.d_ff = 4 * self.d_model
+        _check_positive_int(name, "d_ff", self.d_ff)
+        if not isinstance(self.dropout, (int, float)) or isinstance(self.dropout, bool):
+            raise TypeError(f"{name}.dropout must be a float, got {type(self.dropout).__name__}")
+        if not 0.0 <= float(self.dropout) < 1.0:
+            raise ValueError(f"{name}.dropout must be in [0, 1), got {self.dropout}")
+        if not isinstance(self.layer_norm_eps, (int, float)) or not self.layer_norm_eps > 0:
+            raise ValueError(f"{name}.layer_norm_eps must be a positive float, got {self.layer_norm_eps!r}")
+        if self.init_std is not None and not (isinstance(self.init_std, (int, float)) and self.init_std > 0):
+            raise ValueError(f"{name}.init_std must be None (width-scaled) or a positive float, got {self.init_std!r}")
+        if self.activation not in ("tanh", "none"):
+            raise ValueError(
+                f"{name}.activation must be 'tanh' (GELU tanh form) or 'none' (exact erf GELU), S5; "
+                f"got {self.activation!r}"
+            )
 
     @property
     def head_dim(self):
@@ -89,7 +103,7 @@ class _ConfigMixin:
 
 
 @dataclass
-class GPTConfig(_ConfigMixin):
+class GPTConfig(TransformerConfig):
     """GPT-2 architecture: learned positions, pre-LN blocks (S7), tanh-GELU FFN (S5, S6), tied head (S8).
 
     `dropout` is applied to the embeddings and to both residual branches of every block (there is
@@ -97,16 +111,8 @@ class GPTConfig(_ConfigMixin):
     the random initial weights with the width (see Model._init_params); GPT-2 itself used 0.02.
     """
 
-    vocab_size: int = 256
-    n_layer: int = 2
-    n_head: int = 2
-    d_model: int = 64
-    max_len: int = 128
-    dropout: float = 0.0
-    d_ff: int = None
     layer_norm_eps: float = 1e-5
     activation: str = "tanh"
-    init_std: float = None
 
     PRESETS = {
         "tiny": dict(n_layer=2, n_head=2, d_model=64, max_len=128),
@@ -114,9 +120,6 @@ class GPTConfig(_ConfigMixin):
         "medium": dict(n_layer=6, n_head=8, d_model=256, max_len=512),
         "gpt2": dict(vocab_size=50257, n_layer=12, n_head=12, d_model=768, max_len=1024),
     }
-
-    def __post_init__(self):
-        _check_common(self)
 
     def to_hf(self):
         """The fields of a Hugging Face GPT2 config.json."""
@@ -173,7 +176,7 @@ class GPTConfig(_ConfigMixin):
 
 
 @dataclass
-class BERTConfig(_ConfigMixin):
+class BERTConfig(TransformerConfig):
     """BERT architecture: token + position + segment embeddings with LN (S8), post-LN blocks (S7),
     exact erf-GELU FFN (S5, S6), MLM head tied to the word embeddings (E3.7).
 
@@ -183,18 +186,10 @@ class BERTConfig(_ConfigMixin):
     `pad_token_id` is only carried to and from config.json.
     """
 
-    vocab_size: int = 256
-    n_layer: int = 2
-    n_head: int = 2
-    d_model: int = 64
-    max_len: int = 128
-    type_vocab_size: int = 2
-    dropout: float = 0.0
-    d_ff: int = None
     layer_norm_eps: float = 1e-12
     activation: str = "none"
+    type_vocab_size: int = 2
     pad_token_id: int = 0
-    init_std: float = None
 
     PRESETS = {
         "tiny": dict(n_layer=2, n_head=2, d_model=64, max_len=128),
@@ -205,7 +200,7 @@ class BERTConfig(_ConfigMixin):
     }
 
     def __post_init__(self):
-        _check_common(self)
+        super().__post_init__()
         _check_positive_int(type(self).__name__, "type_vocab_size", self.type_vocab_size)
 
     def to_hf(self, with_mlm_head=True):

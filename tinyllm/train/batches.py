@@ -14,12 +14,12 @@ Every source has ``next_batch() -> dict`` (keyword arguments for ``model.loss_an
   whole documents only, up to ``max_len`` tokens a row, corrupted by S10.
 - ``AlternatingBatches``:    takes batches from several sources in turn (packed and one-per-row).
 
-The framing, shifting and masking themselves are ``tinyllm.data.batching`` and ``tinyllm.data.masking``.
+The framing, shifting and masking themselves are ``tinyllm.data.framing`` and ``tinyllm.data.masking``.
 """
 
 import numpy as np
 
-from tinyllm.data.batching import bert_inputs, causal_batch
+from tinyllm.data.framing import bert_inputs, causal_batch
 from tinyllm.data.masking import mlm_mask
 from tinyllm.train.checkpoint import rng_state, set_rng_state
 
@@ -28,7 +28,7 @@ def causal_rows(docs, pad_id, max_len):
     """E3.6 inputs and targets for framed documents ([BOS] text [EOS]), one per row.
 
     Rows longer than ``max_len`` + 1 tokens are cut; T is the longest remaining row minus one, so a
-    batch of short documents stays short. ``tinyllm.data.batching.causal_batch`` does the shift.
+    batch of short documents stays short. ``tinyllm.data.framing.causal_batch`` does the shift.
     Returns idx (B, T) and targets (B, T), -100 where there is nothing to predict.
     """
     return causal_batch([d[: max_len + 1] for d in docs], pad_id)

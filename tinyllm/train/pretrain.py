@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyllm.data.batching import frame_causal
+from tinyllm.data.framing import frame_causal
 from tinyllm.train.checkpoint import CheckpointError, atomic_write_file, resolve_checkpoint
 from tinyllm.train.resume import CHECKPOINTS, given_fields, merge_recipe, refusal
 from tinyllm.train.runlock import LOCK_FILE, RunLock, remove_stale_temporaries
@@ -386,6 +386,7 @@ def pretrain(recipe, out, resume=False, force=False, progress=True, stream=None,
         corpus = load_corpus(recipe)
         model = build_model(recipe, corpus.tokenizer.vocab_size)
         train, val = build_batches(recipe, corpus)
+        config = train_config(recipe, corpus)      # a bad number (nan, < 0) is refused here too
         if not resume:
             def new_folder():
                 folder_lock = prepare_out_dir(out, force=force)
@@ -393,7 +394,7 @@ def pretrain(recipe, out, resume=False, force=False, progress=True, stream=None,
                 return folder_lock
             lock = new_folder() if dist is None else dist.on_root(new_folder)   # MPI: rank 0 writes
         make_trainer = Trainer if dist is None else dist.trainer
-        trainer = make_trainer(model, train, val, train_config(recipe, corpus), tokenizer=corpus.tokenizer,
+        trainer = make_trainer(model, train, val, config, tokenizer=corpus.tokenizer,
                                out_dir=out, callbacks=callbacks, progress=progress, stream=stream)
         if resume:
             try:

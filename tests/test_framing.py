@@ -1,12 +1,12 @@
-"""Batching (§3.2 step 4): causal-LM shift (E3.6), packing, windows, BERT framing, the seeded
-resumable iterator, and masked-LM corruption (S10) whose labels feed E3.7."""
+"""Framing (§3.2 steps 3-4): the causal-LM shift (E3.6), BERT framing, and masked-LM corruption
+(S10) whose labels feed E3.7. The batch sources built on them are tested in test_train and
+test_packing."""
 
 import numpy as np
 import pytest
 
 from tinyllm.data import tinyworld
-from tinyllm.data.batching import (IGNORE_INDEX, BatchIterator, bert_inputs, causal_batch,
-                                   frame_causal, pack_documents, stream_windows)
+from tinyllm.data.framing import IGNORE_INDEX, bert_inputs, causal_batch, frame_causal
 from tinyllm.data.masking import mlm_mask
 
 BOS, EOS, PAD = 5, 6, 0
@@ -40,49 +40,13 @@ def test_causal_batch_on_tinyworld_counts_the_floor_tokens():
     assert (x[:, 0] == tok.bos_id).all()
 
 
-def test_pack_documents_keeps_documents_whole():
-    docs = _docs(60)
-    T = 16
-    x, y = pack_documents(docs, T, pad_id=PAD)
-    assert x.shape[1] == y.shape[1] == T
-    # every token after the first of the stream is a target exactly once
-    assert (y != IGNORE_INDEX).sum() == sum(len(d) for d in docs) - x.shape[0]
-    for r in range(x.shape[0]):
-        n = (y[r] != IGNORE_INDEX).sum()
-        assert (y[r, :n - 1] == x[r, 1:n]).all()
-        assert (y[r, n:] == IGNORE_INDEX).all()
-        row = x[r, :n].tolist() + [y[r, n - 1]]
-        assert row[0] == BOS and row[-1] == EOS  # rows start and end at document boundaries
-
-
-def test_pack_documents_splits_a_long_document():
-    doc = list(range(7, 7 + 40))
-    x, y = pack_documents([doc], 16, pad_id=PAD)
-    targets = y[y != IGNORE_INDEX].tolist()
-    assert targets == doc[1:]
-
-
-def test_stream_windows():
-    docs = _docs(30)
-    stream = np.concatenate(docs)
-    x, y = stream_windows(docs, 8)
-    assert x.shape == ((len(stream) - 1) // 8, 8)
-    for k in range(x.shape[0]):
-        assert (x[k] == stream[8 * k:8 * k + 8]).all()
-        assert (y[k] == stream[8 * k + 1:8 * k + 9]).all()
-    with pytest.raises(ValueError, match="fewer than T"):
-        stream_windows([[1, 2]], 8)
-
-
-def test_batching_errors():
+def test_framing_errors():
     with pytest.raises(ValueError, match="at least 2 tokens"):
         causal_batch([[BOS]], pad_id=PAD)
     with pytest.raises(TypeError, match="1-D sequence of ints"):
         causal_batch([[0.5, 1.5]], pad_id=PAD)
     with pytest.raises(TypeError, match="list of token-id sequences"):
         causal_batch("abc", pad_id=PAD)
-    with pytest.raises(ValueError, match="T must be an int"):
-        pack_documents(_docs(), 0, pad_id=PAD)
     with pytest.raises(ValueError, match="b_seqs must have one entry"):
         bert_inputs([[1]], [[1], [2]], cls_id=2, sep_id=3, pad_id=0)
 
@@ -101,33 +65,6 @@ def test_bert_inputs_framing_segments_and_mask():
 def test_bert_inputs_truncates_longest_first():
     out = bert_inputs([list(range(10, 20))], [[30, 31]], cls_id=2, sep_id=3, pad_id=0, max_len=8)
     assert out["input_ids"].tolist() == [[2, 10, 11, 12, 3, 30, 31, 3]]
-
-
-# ------------------------------------------------------------------------------ the iterator
-def test_batch_iterator_epochs_and_exact_resume():
-    x = np.arange(50)[:, None] * np.ones((1, 3), dtype=np.int64)
-    y = -x
-    it = BatchIterator((x, y), batch_size=8, seed=7)
-    seen = np.concatenate([next(it)[0][:, 0] for _ in range(it.batches_per_epoch())])
-    assert len(set(seen.tolist())) == 48  # one epoch: no row twice (2 dropped)
-    for _ in range(3):
-        next(it)
-    state = it.state_dict()
-    expected = [next(it) for _ in range(9)]  # crosses an epoch boundary
-    resumed = BatchIterator((x, y), batch_size=8, seed=7)
-    resumed.load_state_dict(state)
-    for (ex, ey), (rx, ry) in zip(expected, (next(resumed) for _ in range(9))):
-        assert (ex == rx).all() and (ey == ry).all() and (ex == -ey).all()
-    other = BatchIterator((x, y), batch_size=8, seed=8)
-    assert not (next(other)[0] == BatchIterator((x, y), 8, seed=7).__next__()[0]).all()
-
-
-def test_batch_iterator_in_order_keeps_last_partial_batch():
-    it = BatchIterator(np.arange(10), batch_size=4, seed=0, shuffle=False, drop_last=False)
-    assert [next(it).tolist() for _ in range(4)] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9],
-                                                     [0, 1, 2, 3]]
-    with pytest.raises(ValueError, match="batch_size"):
-        BatchIterator(np.arange(3), batch_size=4, seed=0)
 
 
 # --------------------------------------------------------------------------------- S10 / E3.7
