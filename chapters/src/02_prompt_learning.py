@@ -12,10 +12,9 @@
 # This chapter runs both on the same pre-trained models, on the same task, and then walks through the
 # three families of prompts the article names: **manual** (written by a person), **automatic**
 # (searched), and **soft** (vectors instead of words). Everything runs on a laptop CPU in a couple of
-# minutes; the multi-seed numbers come from a committed experiment (`results/pet_vs_head.json`).
+# minutes. The same comparison over five seeds and every K is the §5 project (chapter 05).
 
 # %%
-import json
 import tempfile
 from pathlib import Path
 
@@ -27,7 +26,6 @@ from tinyllm.prompt import (PromptModel, Template, Verbalizer, autoprompt, calib
                             tasks)
 from tinyllm.prompt import methods as M
 from tinyllm.prompt.finetune import classifier_for, finetune, predict_classifier
-from tinyllm.prompt.grid import load_rows, markdown_table, summarise
 from tinyllm.prompt.metrics import evaluate
 
 bert, tok = tinyllm.pretrained("tinyworld-bert-256")    # masked LM, context 256 (built once, then cached)
@@ -178,26 +176,3 @@ with tempfile.TemporaryDirectory() as d:
     again = PromptModel.load_prompt(Path(d) / "prompt", bert, tok)
     print("saved:", sorted(p.name for p in (Path(d) / "prompt").iterdir()))
 assert np.allclose(again.predict_proba(test.texts[:5]), soft.predict_proba(test.texts[:5]))
-
-# %% [markdown]
-# ## 7. Side by side, over five seeds
-#
-# One seed says little with 32 examples. `results/pet_vs_head.json` holds the same comparison over
-# five seeds (13, 21, 42, 87, 100: each fixes the sample of examples and the initialisation), written
-# by `tinyllm prompt grid` (the command is in the README). Accuracy in %, mean ± std over seeds
-# (zero-shot: over three templates):
-
-# %%
-rows = load_rows(Path(tinyllm.__file__).resolve().parent.parent / "results" / "pet_vs_head.json")
-print(markdown_table(rows))
-stats = summarise(rows)
-ks = sorted({k for m, k in stats if m in ("head", "pet") and k > 0})
-for m in ("head", "finetune", "pet", "pet-control", "soft"):
-    if any((m, k) in stats for k in ks):
-        means = [100 * stats[(m, k)]["mean"] for k in ks]
-        stds = [100 * stats[(m, k)]["std"] for k in ks]
-        plt.errorbar(ks, means, yerr=stds, marker="o", capsize=3, label=m)
-plt.xscale("log", base=2); plt.xlabel("labelled examples per class (K)"); plt.ylabel("accuracy (%)")
-plt.title("tw-sentiment, tinyworld-bert-256"); plt.legend(); plt.show()
-print({k: round(100 * (stats[("pet", k)]["mean"] - stats[("head", k)]["mean"]), 1) for k in ks},
-      "= PET minus head, points")

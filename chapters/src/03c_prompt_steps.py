@@ -50,18 +50,20 @@ assert len(train.label_names) == 10
 #
 # $$S(y) = \log \sum_{v \in V_y} \exp \sum_k \log P(v_k \mid t(x), v_{<k}), \qquad P(y\mid x,t) = \mathrm{softmax}_y\, S(y) \qquad \text{(S11)}$$
 #
-# We compare three templates zero-shot: the one that follows TinyWorld's own grammar for news
+# We compare four templates zero-shot: the one that follows TinyWorld's own grammar for news
 # ("... a visitor said it was {adjective}.", with each topic's adjectives as its words), the same
-# without the "news:" marker, and a bare one.
+# without the "news:" marker, one with a different lead-in ("it was"), and a bare one that puts the
+# adjective right after the report, where TinyWorld's grammar never puts one.
 
 # %%
-designs = M.templates("tw-topic", "gpt")
+designs = M.templates("tw-topic", "gpt") + [("{x} {mask}.", M.templates("tw-topic", "gpt")[0][1])]
 scores = {}
 for text, words in designs:
     pm = PromptModel(gpt, tok, text, words)
     scores[text] = evaluate(test.labels, pm.predict(test.texts))["accuracy"]     # E2.2, zero-shot
     print(f"{scores[text]:.3f}  {text}")
 best_text, best_words = max(designs, key=lambda d: scores[d[0]])
+bare_text = "{x} {mask}."
 print("words of 'sports':", best_words["sports"])
 
 # %% [markdown]
@@ -73,19 +75,29 @@ print("words of 'sports':", best_words["sports"])
 # Each few-shot setting is repeated over three seeds (which examples, in which order).
 
 # %%
-pm = PromptModel(gpt, tok, best_text, best_words)
 rows = {}
-for per_class in (0, 1, 2):
-    accs, cal_accs = [], []
-    for seed in ((0,) if per_class == 0 else (13, 21, 42)):
-        demos = None if per_class == 0 else Demonstrations(tasks.few_shot(train, per_class, seed),
-                                                           k=per_class * 10, seed=seed)
-        p = pm.predict_proba(test.texts, demonstrations=demos)                    # P(y | x, t)  (E2.2)
-        p_cal = calibrate(p, pm.content_free_probs(demonstrations=demos))       # (S11)
-        accs.append(evaluate(test.labels, p.argmax(1))["accuracy"])
-        cal_accs.append(evaluate(test.labels, p_cal.argmax(1))["accuracy"])
-    rows[per_class] = (accs, cal_accs)
-    print(f"{per_class} per class: accuracy {np.mean(accs):.3f}, calibrated {np.mean(cal_accs):.3f}  (seeds: {len(accs)})")
+for text in (best_text, bare_text):
+    pm = PromptModel(gpt, tok, text, best_words)
+    for n_demos in (0, 5, 10):                   # 10 topics: 10 demonstrations = one per topic
+        accs, cal_accs = [], []
+        for seed in ((0,) if n_demos == 0 else (13, 21, 42)):
+            demos = None if n_demos == 0 else Demonstrations(tasks.few_shot(train, 1, seed), k=n_demos, seed=seed)
+            p = pm.predict_proba(test.texts, demonstrations=demos)                    # P(y | x, t)  (E2.2)
+            p_cal = calibrate(p, pm.content_free_probs(demonstrations=demos))       # (S11)
+            accs.append(evaluate(test.labels, p.argmax(1))["accuracy"])
+            cal_accs.append(evaluate(test.labels, p_cal.argmax(1))["accuracy"])
+        rows[text, n_demos] = (accs, cal_accs)
+        print(f"{text:42s} {n_demos:2d} demonstrations: accuracy {np.mean(accs):.3f}, "
+              f"calibrated {np.mean(cal_accs):.3f}  (seeds: {len(accs)})")
+pm = PromptModel(gpt, tok, best_text, best_words)
+
+# %% [markdown]
+# What this shows on this model: the template that follows the grammar the model was trained on is
+# already perfect zero-shot, so demonstrations and calibration have nothing left to add. The bare
+# template, with the same label words, is at the level of always answering one topic, and neither
+# calibration nor ten demonstrations rescue it: a model of half a million parameters does not learn
+# the task from examples in its context (in-context learning appears with scale, §2 and §8). For
+# this small model, prompt design is the decision that matters.
 
 # %% [markdown]
 # ## Step 4 — result parsing
@@ -120,18 +132,20 @@ gen_acc = np.mean([p == y for p, y in zip(parsed, test.labels[:40])])
 # %%
 final = evaluate(test.labels, pm.predict(test.texts))
 print(f"zero-shot, best template: accuracy {final['accuracy']:.3f}, macro-F1 {final['macro_f1']:.3f}")
-icl = aggregate([{"accuracy": a} for a in rows[2][1]])
-print(f"2 demonstrations per class, calibrated: {icl['mean']:.3f} ± {icl['std']:.3f} over {icl['n']} seeds")
+icl = aggregate([{"accuracy": a} for a in rows[best_text, 10][1]])
+print(f"10 demonstrations (one per topic), calibrated: {icl['mean']:.3f} ± {icl['std']:.3f} over {icl['n']} seeds")
 print(f"generation + parsing (first 40): {gen_acc:.3f}")
 fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
 a1.imshow(np.array(final["confusion"]), cmap="Blues")
 a1.set_xticks(range(10), test.label_names, rotation=90); a1.set_yticks(range(10), test.label_names)
 a1.set_xlabel("predicted"); a1.set_ylabel("true"); a1.set_title("confusion, zero-shot")
-for per_class, (accs, cal_accs) in rows.items():
-    a2.errorbar([per_class - 0.05], [np.mean(accs)], yerr=[np.std(accs, ddof=1) if len(accs) > 1 else 0],
-                fmt="o", color="C0", label="raw" if per_class == 0 else None)
-    a2.errorbar([per_class + 0.05], [np.mean(cal_accs)], yerr=[np.std(cal_accs, ddof=1) if len(cal_accs) > 1 else 0],
-                fmt="s", color="C1", label="calibrated" if per_class == 0 else None)
-a2.set_xticks([0, 1, 2]); a2.set_xlabel("demonstrations per class"); a2.set_ylabel("accuracy")
+for j, text in enumerate((best_text, bare_text)):
+    for i, n_demos in enumerate((0, 5, 10)):
+        accs, cal_accs = rows[text, n_demos]
+        for off, vals, marker in ((-0.05, accs, "o"), (0.05, cal_accs, "s")):
+            a2.errorbar([i + off], [np.mean(vals)], yerr=[np.std(vals, ddof=1) if len(vals) > 1 else 0], fmt=marker,
+                        color=f"C{2 * j + (off > 0)}",
+                        label=f"{text}, {'calibrated' if off > 0 else 'raw'}" if i == 0 else None)
+a2.set_xticks(range(3), [0, 5, 10]); a2.set_xlabel("demonstrations in the context"); a2.set_ylabel("accuracy")
 a2.set_title("tw-topic, tinyworld-gpt-256"); a2.legend(); plt.tight_layout(); plt.show()
 assert np.trace(np.array(final["confusion"])) == round(final["accuracy"] * len(test))
