@@ -1,5 +1,7 @@
 """The model zoo: train once on first use, cache under TINYLLM_HOME, load afterwards."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -58,3 +60,24 @@ def test_failed_build_leaves_nothing(tiny_zoo, monkeypatch):
         zoo.pretrained("tinyworld-gpt")
     models = tiny_zoo / "models"
     assert not models.exists() or list(models.iterdir()) == []
+
+
+def test_a_build_is_the_same_bits_whatever_the_callers_thread_count(tmp_path, monkeypatch):
+    """zoo.build fixes its thread count (BUILD_THREADS): a caller limited to one BLAS thread gets the
+    same weights as one with two. Matrices of 2,048 rows x 128, big enough for OpenBLAS
+    to split them over threads (without the fix the weights differ after 10 steps)."""
+    from threadpoolctl import threadpool_limits
+
+    recipe = Recipe(model="gpt", corpus="tinyworld", n_layer=1, n_head=2, d_model=128, max_len=256, pack=True,
+                    steps=10, batch_size=8, n_train_docs=400, n_val_docs=16, eval_every=10)
+    monkeypatch.setitem(zoo.RECIPES, "tinyworld-gpt", recipe)
+    weights = []
+    for home, limit in (("a", 2), ("b", 1)):
+        monkeypatch.setenv("TINYLLM_HOME", str(tmp_path / home))
+        with threadpool_limits(limit):
+            model, _ = zoo.pretrained("tinyworld-gpt", progress=False)
+        weights.append(model.params)
+    assert all(np.array_equal(weights[0][k], weights[1][k]) for k in weights[0])
+    norms = [json.loads((tmp_path / h / "models" / "tinyworld-gpt" / "metrics.json").read_text())["history"][-1]["grad_norm"]
+             for h in "ab"]
+    assert norms[0] == norms[1]
