@@ -13,8 +13,18 @@
 #define TL_BK 64   /* keys per tile */
 #endif
 
+#ifndef TL_VBYTES
+#if defined(__AVX512F__) || !defined(__x86_64__)
+#define TL_VBYTES 64   /* one AVX-512 register (or four NEON/SSE ones) */
+#else
+#define TL_VBYTES 32   /* x86-64 without AVX-512: one AVX2 register. 64-byte vectors there are split by the
+                          compiler, the 6 x 4 accumulators no longer fit in 16 registers and the kernels
+                          ran 20-40 times slower (measured on an AVX2 Zen 3) */
+#endif
+#endif
+
 #if defined(__GNUC__) || defined(__clang__)
-typedef REAL FN(vec) __attribute__((vector_size(64)));
+typedef REAL FN(vec) __attribute__((vector_size(TL_VBYTES)));
 #define VL ((int)(sizeof(FN(vec)) / sizeof(REAL)))   /* lanes: 16 floats or 8 doubles */
 
 static inline FN(vec) FN(vload)(const REAL *p)
@@ -79,12 +89,12 @@ static void FN(gemm)(REAL *C, int64_t ldc, const REAL *A, int64_t ars, int64_t a
 {
     int64_t j = 0;
 #if defined(__GNUC__) || defined(__clang__)
+#if TL_VBYTES == 64   /* 6 x 4 accumulators: 24 of AVX-512's 32 registers */
     for (; j + 4 * VL <= N; j += 4 * VL)
         FN(micro_rows)(C + j, ldc, A, ars, acs, B + j, ldb, M, K, 4);
-    if (j + 2 * VL <= N) {
+#endif
+    for (; j + 2 * VL <= N; j += 2 * VL)   /* 6 x 2: 12 of AVX2's 16 registers */
         FN(micro_rows)(C + j, ldc, A, ars, acs, B + j, ldb, M, K, 2);
-        j += 2 * VL;
-    }
     if (j + VL <= N) {
         FN(micro_rows)(C + j, ldc, A, ars, acs, B + j, ldb, M, K, 1);
         j += VL;

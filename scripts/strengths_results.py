@@ -13,7 +13,8 @@
   two-digit operand, which the corpus never writes) and two-hop questions;
 - bias: a small GPT trained on TinyWorld documents from a skewed copy of the world (12 of 16 women
   are nurses, no man is), with 4 women and 4 men whose job never appears in training; what job
-  does the model then assume for them?
+  does the model then assume for them? The same GPT trained on the true world, with the same 8
+  jobs withheld, is the control.
 """
 
 import argparse
@@ -169,13 +170,14 @@ def skewed_documents(w, held_out, n, seed):
     return docs
 
 
-def bias(model, tok, steps=1500, n_docs=30000, seed=0):
+def train_probe_model(w, held_out, steps, n_docs, seed):
+    """A 2-layer GPT trained on ``n_docs`` documents of world ``w`` that never state a held-out
+    person's job (E3.4's autoregressive likelihood, AdamW); returns (model, final loss, seconds)."""
     from tinyllm.data import tinyworld
     from tinyllm.data.framing import causal_batch, frame_causal
     from tinyllm.models import GPT, GPTConfig
     from tinyllm.train.optim import AdamW
 
-    w, held_out = skewed_world()
     tok = tinyworld.tokenizer()
     docs = [frame_causal(tok.encode(t), tok.bos_id, tok.eos_id) for t in skewed_documents(w, held_out, n_docs, seed)]
     m = GPT(GPTConfig(vocab_size=len(tok), n_layer=2, n_head=4, d_model=128, max_len=48), seed=seed)
@@ -183,11 +185,20 @@ def bias(model, tok, steps=1500, n_docs=30000, seed=0):
     rng = np.random.default_rng(seed)
     t0 = time.time()
     for t in range(steps):
-        x, y = causal_batch([docs[i] for i in rng.choice(len(docs), 16)], tok.pad_id, 48)
+        x, y = causal_batch([docs[i] for i in rng.choice(len(docs), 16)], tok.pad_id, 48)   # x, y: (16, 48)
         loss, g = m.loss_and_grads(x, y)
         opt.step(g, lr=2e-3 * min(1.0, (t + 1) / 100))
+    return m, float(loss), time.time() - t0
+
+
+def probe_jobs(m, w, held_out, jobs):
+    """For every person: P(nurse) after "question: what is the job of NAME? answer:" (among the job
+    words and over the whole vocabulary) and the model's top answer."""
+    from tinyllm.data import tinyworld
+
+    tok = tinyworld.tokenizer()
     nurse = tok.token_to_id("nurse")
-    jobs = [tok.token_to_id(j) for j in sorted({p.job for p in w.people} | {"nurse"})]
+    ids = [tok.token_to_id(j) for j in jobs]
     probe = {}
     for name in held_out + [p.name for p in w.people if p.name not in held_out]:
         z = m.forward(np.array([[tok.bos_id] + tok.encode(f"question: what is the job of {name}? answer:")]))[0, -1]
@@ -195,15 +206,35 @@ def bias(model, tok, steps=1500, n_docs=30000, seed=0):
         pz /= pz.sum()
         probe[name] = {"female": w.person[name].female, "held_out": name in held_out,
                        "p_nurse": float(pz[nurse]), "top": tok.id_to_token(int(np.argmax(z))),
-                       "p_nurse_among_jobs": float(pz[nurse] / pz[jobs].sum()), "true_job": w.person[name].job}
-    held = {g: [v for v in probe.values() if v["held_out"] and v["female"] == (g == "women")] for g in ("women", "men")}
-    return {"steps": steps, "docs": n_docs, "final_loss": float(loss), "train_s": time.time() - t0,
+                       "p_nurse_among_jobs": float(pz[nurse] / pz[ids].sum()), "true_job": w.person[name].job}
+    return probe
+
+
+def bias(model, tok, steps=1500, n_docs=30000, seed=0):
+    """The same small GPT trained twice, on the skewed world and on the true one (the control), with
+    the same 8 people's jobs never stated: what does each model assume those people do?"""
+    from tinyllm.data import tinyworld
+
+    skewed, held_out = skewed_world()
+    control = tinyworld.world()
+    jobs = sorted({p.job for p in control.people} | {"nurse"})
+    out = {"steps": steps, "docs": n_docs, "held_out": held_out}
+    for label, w in (("skewed", skewed), ("control", control)):
+        m, loss, seconds = train_probe_model(w, held_out, steps, n_docs, seed)
+        probe = probe_jobs(m, w, held_out, jobs)
+        held = {g: [v for v in probe.values() if v["held_out"] and v["female"] == (g == "women")]
+                for g in ("women", "men")}
+        known_nurses = [v for v in probe.values() if not v["held_out"] and v["true_job"] == "nurse"]
+        out[label] = {
+            "final_loss": loss, "train_s": seconds,
             "nurses": {"women": sum(p.job == "nurse" for p in w.people if p.female),
                        "men": sum(p.job == "nurse" for p in w.people if not p.female)},
-            "held_out": held_out,
+            "people": len(w.people),
             "held_out_p_nurse": {g: float(np.mean([v["p_nurse_among_jobs"] for v in vs])) for g, vs in held.items()},
             "held_out_answers_nurse": {g: float(np.mean([v["top"] == "nurse" for v in vs])) for g, vs in held.items()},
+            "known_nurses_answered_nurse": float(np.mean([v["top"] == "nurse" for v in known_nurses])) if known_nurses else None,
             "probe": probe}
+    return out
 
 
 def main(argv=None):

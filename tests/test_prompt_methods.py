@@ -38,10 +38,11 @@ def test_every_method_runs_and_leaves_the_model_unchanged(kind, method):
         return
     before = snapshot(model)
     hp = FAST if method in M.TRAINED and method != "autoprompt" else ({"iters": 1} if method == "autoprompt" else {})
-    row = M.run(method, "tw-sentiment", model, TOK, k=2, seed=5, n_test=8, **hp)
+    k = 1 if method in ("icl", "icl-cal") else 2          # ICL shows all K per class: 2 x 1 fit in 96 tokens
+    row = M.run(method, "tw-sentiment", model, TOK, k=k, seed=5, n_test=8, **hp)
     assert snapshot(model) == before, f"{method} changed the pre-trained model's weights"
     assert 0.0 <= row["accuracy"] <= 1.0 and 0.0 <= row["macro_f1"] <= 1.0
-    assert row["n_test"] == 8 and row["method"] == method and row["k"] == 2
+    assert row["n_test"] == 8 and row["method"] == method and row["k"] == k
     assert {**M.HYPERPARAMETERS.get(method, {}), **hp} == row["hp"]
 
 
@@ -150,3 +151,46 @@ def test_cli_grid(model_folder, tmp_path):
                                "--methods", "zero-shot", "--ks", "0", "--out", str(out), "--n-test", "8"])
     assert code == 0, err
     assert text.strip().splitlines()[-1].startswith("| zero-shot | ") and out.exists()
+
+
+def test_grid_rows_carry_the_weights_and_refuse_other_weights(tmp_path):
+    from tinyllm.prompt.grid import run_grid, weights_fingerprint
+
+    out = tmp_path / "grid.json"
+    model = tiny("bert")
+    rows = run_grid("tw-sentiment", "tiny", ["zero-shot"], [0], [1], out=out, n_test=8, model=model, tokenizer=TOK)
+    assert {r["weights"] for r in rows} == {weights_fingerprint(model)} and all(r["peak_mb"] > 0 for r in rows)
+    other = tiny("bert")
+    other.params["tok_emb"] = other.params["tok_emb"] + 1e-3          # another build of "the same" model
+    assert weights_fingerprint(other) != weights_fingerprint(model)
+    with pytest.raises(ValueError, match="other weights"):
+        run_grid("tw-sentiment", "tiny", ["zero-shot"], [0], [1], out=out, n_test=8, model=other, tokenizer=TOK)
+
+
+def test_dev_set_is_k_per_class_and_disjoint_from_the_training_shots():
+    from tinyllm.prompt import tasks as T
+
+    train = T.load("tw-sentiment", "train")
+    for seed in (13, 21):
+        shots, dev = T.few_shot(train, 8, seed), T.dev_set(train, 8, seed)
+        assert np.bincount(dev.labels).tolist() == [8, 8]
+        assert not set(shots.texts) & set(dev.texts)
+        assert T.dev_set(train, 8, seed).texts == dev.texts           # seeded
+    row = M.run("head", "tw-sentiment", tiny("bert"), TOK, 2, 1, split="dev")
+    assert row["n_test"] == 4 and row["split"] == "dev"
+    with pytest.raises(ValueError, match="split"):
+        M.run("head", "tw-sentiment", tiny("bert"), TOK, 2, 1, split="train")
+
+
+def test_icl_shows_all_k_examples_and_refuses_more_than_fit():
+    with pytest.raises(ValueError, match="max_per_class"):
+        M.run("icl", "tw-sentiment", tiny("gpt"), TOK, k=5, seed=0, n_test=4)
+    assert M.run("icl", "tw-sentiment", tiny("gpt"), TOK, k=1, seed=0, n_test=4)["k"] == 1
+
+
+def test_cli_quick_grid_fixes_methods_ks_and_seeds(model_folder, tmp_path):
+    code, text, err = run_cli(["prompt", "grid", "--quick", "--task", "tw-sentiment", "--model", str(model_folder),
+                               "--ks", "0", "--out", str(tmp_path / "q.json")])
+    assert code == 2 and "--quick" in err and "--ks" in err
+    code, text, err = run_cli(["prompt", "--quick", "--task", "tw-sentiment", "--model", str(model_folder)])
+    assert code == 2 and "grid" in err

@@ -52,3 +52,17 @@ print(keep, runtime.page_faults() - f0)
         pytest.skip("not glibc: keep_freed_memory is a no-op here")
     assert out[True][1] < 10, out           # the pages are reused
     assert out[False][1] >= 30, out         # 64 MB: 16,384 faults of 4 KB pages, or 32 huge pages
+
+
+def test_import_tinyllm_sets_the_wait_policy_before_numpy_unless_the_user_did():
+    """Python users (tinyllm.pretrained in a notebook) get the CLI's thread policy too: OpenBLAS and
+    OpenMP threads that spin against each other made a zoo build several times slower."""
+    import os
+
+    code = "import os, sys, tinyllm; print(os.environ.get('OMP_WAIT_POLICY'), os.environ.get('OPENBLAS_THREAD_TIMEOUT'), 'numpy' in sys.modules)"
+    env = {k: v for k, v in os.environ.items() if k not in runtime.POLICY}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["PASSIVE", "4", "False"]
+    env["OMP_WAIT_POLICY"] = "ACTIVE"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split()[0] == "ACTIVE"

@@ -14,6 +14,24 @@ The public model classes are imported lazily so that ``import tinyllm`` stays fa
 
 __version__ = "0.1.0"
 
+
+def _thread_policy():
+    """OpenBLAS's workers sleep right after a call and OpenMP's threads wait passively (see
+    tinyllm.runtime), so the two pools do not spin against each other on a small machine. Environment
+    variables only act before NumPy loads them, so this runs at ``import tinyllm`` when NumPy is not
+    imported yet; values the user set are kept. It changes no result, only how idle threads wait."""
+    import os
+    import sys
+
+    from tinyllm.runtime import POLICY      # imports only os, sys and contextlib
+
+    if "numpy" not in sys.modules:
+        for var, value in POLICY.items():
+            os.environ.setdefault(var, value)
+
+
+_thread_policy()
+
 _LAZY = {
     "GPT": "tinyllm.models",
     "GPTConfig": "tinyllm.models",

@@ -139,6 +139,9 @@ def build(name, progress=True):
     from threadpoolctl import threadpool_limits
 
     import tinyllm.kernels  # noqa: F401  (loads the OpenMP kernels, so that the limit reaches them too)
+    from tinyllm import runtime
+
+    runtime.keep_freed_memory()   # a build reuses its freed pages, as `tinyllm pretrain` does (3x fewer faults)
 
     try:
         with threadpool_limits(BUILD_THREADS):                   # the same bits on any machine

@@ -90,23 +90,40 @@ for name, r in apps["apps"].items():
 #
 # A small GPT was trained on TinyWorld documents drawn from a *skewed* copy of the world: 12 of its
 # 16 women are nurses and no man is. Four women and four men are held out: no training document
-# ever states their job. Asked "what is the job of X?" for them, the model can only guess — and
-# its guess follows the skew of its data, not anything it knows about X.
+# ever states their job. Asked "what is the job of X?" about them, the model can only guess. The
+# control is the same GPT, same steps and seed, trained on the true world (one nurse among 32
+# people) with the same eight jobs withheld. Two questions: does the skew move the guess towards
+# "nurse" (a base-rate bias)? And does it move it more for the held-out women than for the men
+# (the gendered association the skew was built to plant)?
 
 # %%
 b = S["bias"]
-print(f"training: {b['steps']} steps on {b['docs']} documents; nurses: {b['nurses']}")
-print("held-out people, P(nurse | job words):", {k: round(v, 3) for k, v in b["held_out_p_nurse"].items()})
-print("held-out people answered 'nurse':", b["held_out_answers_nurse"])
-for name in b["held_out"]:
-    v = b["probe"][name]
-    print(f"  {name:6s} {'woman' if v['female'] else 'man  '}  answer {v['top']:8s}  P(nurse) {v['p_nurse_among_jobs']:.3f}")
-assert b["held_out_p_nurse"]["women"] > b["held_out_p_nurse"]["men"]
+print(f"each model: {b['steps']} steps on {b['docs']} documents; held out: {b['held_out']}")
+for world in ("skewed", "control"):
+    r = b[world]
+    print(f"\n{world:8s} world: nurses {r['nurses']}, final loss {r['final_loss']:.3f}")
+    print("  held-out people, P(nurse | a job word):", {k: round(v, 3) for k, v in r["held_out_p_nurse"].items()})
+    print("  held-out people answered 'nurse':      ", r["held_out_answers_nurse"])
+    for name in b["held_out"]:
+        v = r["probe"][name]
+        print(f"    {name:6s} {'woman' if v['female'] else 'man  '}  answer {v['top']:9s} "
+              f"P(nurse) {v['p_nurse_among_jobs']:.3f}   (true job: {v['true_job']})")
+
+mean_p = {w: float(np.mean(list(b[w]["held_out_p_nurse"].values()))) for w in ("skewed", "control")}
+gap = {w: b[w]["held_out_p_nurse"]["women"] - b[w]["held_out_p_nurse"]["men"] for w in ("skewed", "control")}
+print(f"\nbase-rate effect: P(nurse) for held-out people {mean_p['control']:.3f} (control) -> {mean_p['skewed']:.3f} (skewed)")
+print(f"gender effect (women - men): {gap['control']:+.3f} (control), {gap['skewed']:+.3f} (skewed)")
+assert mean_p["skewed"] > mean_p["control"]
 
 # %% [markdown]
-# Nothing in the held-out women's data says "nurse"; the association comes from the other women.
-# This is the mechanism behind the article's warning: a model trained on skewed text reproduces
-# the skew as if it were knowledge.
+# Nothing in the held-out people's data says "nurse", yet the model trained on the skewed corpus
+# answers it for them far more often than the control does: it has learned the corpus's base rate
+# and applies it to people it knows nothing about. The gendered part is printed above, not
+# assumed: to favour "nurse" for the held-out *women* the model must first have linked each
+# name to "she" (stories say "there she ...") and then "she" to the job, two steps that a
+# 2-layer model trained for 1,500 steps does only weakly, if at all. Whatever the gap is on your
+# run, the lesson of §3.3 holds in its plainest form: a model reproduces the skew of its data as if
+# it were knowledge, and only a measurement against a control tells how much and along which line.
 
 # %% [markdown]
 # ## Interpretability: looking inside is possible, understanding is harder

@@ -6,6 +6,7 @@
         --template-text "review: {x} it was {mask}." --label-words '{"negative": ["bad"], "positive": ["great"]}'
     tinyllm prompt grid --task tw-sentiment --model tinyworld-bert-256 --methods head pet --ks 4 16 \\
         --out results/pet_vs_head.json
+    tinyllm prompt grid --quick --task tw-sentiment --out quick.json     # 5 methods, K 0/8/64, 3 seeds
 
 One line per seed, then the accuracy as mean ± std over the seeds (ddof = 1) on the last line; a grid
 prints a line per run and the table of means ± std (tinyllm.prompt.grid).
@@ -51,7 +52,7 @@ def add_parser(sub, positive_int, nonneg_int, positive_float):
                         "searches trigger tokens (S13). Default zero-shot")
     p.add_argument("--k", type=nonneg_int, default=16,
                    help="step 1: labelled examples per class (0 for zero-shot; default 16)")
-    p.add_argument("--seeds", type=int, nargs="+", default=[13, 21, 42, 87, 100],
+    p.add_argument("--seeds", type=int, nargs="+", default=None,
                    help="step 1/3: seeds, each fixing the sample of K examples and the initialisation "
                         "(default 13 21 42 87 100)")
     p.add_argument("--template", type=nonneg_int, default=0,
@@ -69,8 +70,11 @@ def add_parser(sub, positive_int, nonneg_int, positive_float):
     p.add_argument("--json", action="store_true", help="print every result row as JSON too")
     g = p.add_argument_group("grid (tinyllm prompt grid)")
     g.add_argument("--methods", nargs="+", choices=M.METHODS, help="methods of the grid (default: all that apply)")
-    g.add_argument("--ks", type=nonneg_int, nargs="+", default=[0, 4, 8, 16, 32, 64, 256],
+    g.add_argument("--ks", type=nonneg_int, nargs="+", default=None,
                    help="examples per class (default 0 4 8 16 32 64 256)")
+    g.add_argument("--quick", action="store_true",
+                   help="the quick grid (CI, chapter 05): methods zero-shot zero-shot-cal head pet soft, "
+                        "K 0 8 64, seeds 13 21 42; not combinable with --methods/--ks/--seeds")
     g.add_argument("--out", help="the grid's JSON file (rewritten after every run; runs already in it are skipped)")
     return p
 
@@ -80,6 +84,19 @@ def cmd_prompt(args, out, err, load_model):
     from tinyllm.prompt import methods as M
     from tinyllm.prompt.metrics import aggregate
 
+    from tinyllm.prompt import grid as G
+
+    if args.quick:
+        if args.action != "grid":
+            raise ValueError("--quick is for 'tinyllm prompt grid'")
+        given = [f for f in ("methods", "ks", "seeds") if getattr(args, f) is not None]
+        if given:
+            raise ValueError(f"--quick fixes the methods, K and seeds: drop --{given[0]}")
+        args.methods, args.ks, args.seeds = list(G.QUICK["methods"]), list(G.QUICK["ks"]), list(G.QUICK["seeds"])
+    if args.seeds is None:
+        args.seeds = list(G.SEEDS)
+    if args.ks is None:
+        args.ks = list(G.KS)
     name = args.model or "tinyworld-bert-256"
     model, tok = load_model(name)
     kind = M.model_kind(model)

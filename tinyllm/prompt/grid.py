@@ -5,22 +5,49 @@
     print(markdown_table(rows))          # mean ± std over seeds, one row per method, one column per K
 
 Each row is ``tinyllm.prompt.methods.run``'s result (task, model, method, K, seed, accuracy, macro-F1,
-seconds and every hyper-parameter). The file is rewritten atomically after every run, and a grid
-started again with the same file skips the runs it already holds, so a long grid can be interrupted
-and resumed. Zero-shot methods run once per template (K = 0), so their spread is over templates.
+seconds and every hyper-parameter), plus the model's weights fingerprint and the run's peak memory.
+The file is rewritten atomically after every run, and a grid started again with the same file skips
+the runs it already holds, so a long grid can be interrupted and resumed; rows computed with other
+weights (a zoo model rebuilt differently) are refused, never mixed in. Zero-shot methods run once per
+template (K = 0), so their spread is over templates.
+
+``QUICK`` is the small grid that runs in CI and live in chapter 05 (K in {0, 8, 64}, 3 seeds, 5 methods).
 """
 
+import hashlib
 import json
 import os
 import platform
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from tinyllm.prompt import methods as M
 
 ZERO_SHOT = ("zero-shot", "zero-shot-cal")
 SEEDS = (13, 21, 42, 87, 100)
+KS = (0, 4, 8, 16, 32, 64, 256)
+# Every run of a grid uses one BLAS/OpenMP thread: float32 sums split over a different number of threads
+# round differently, and over hundreds of training steps that can move an accuracy. With one thread a
+# row reruns to the same number on any machine with the same NumPy/BLAS (two grids can run side by side).
+GRID_THREADS = 1
+ICL = ("icl", "icl-cal")
+ICL_KS = (1, 2, 4)        # in-context learning shows all K examples per class: 1, 2, 4 fit in 256 tokens
+# the quick grid: five methods that span the article's families (no prompt, E2.1, E2.2 and S12)
+QUICK = dict(methods=("zero-shot", "zero-shot-cal", "head", "pet", "soft"), ks=(0, 8, 64), seeds=(13, 21, 42))
+
+
+def weights_fingerprint(model):
+    """sha256 of the model's weights (every array's name, shape, dtype and bytes, in name order), the
+    first 16 hex digits: two rows with the same fingerprint came from the same weights."""
+    h = hashlib.sha256()
+    for name in sorted(model.params):
+        a = np.ascontiguousarray(model.params[name])
+        h.update(f"{name}{a.shape}{a.dtype}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:16]
 
 
 def plan(methods, ks, seeds, n_templates, kind):
@@ -31,6 +58,8 @@ def plan(methods, ks, seeds, n_templates, kind):
             continue
         if method in ZERO_SHOT:
             runs += [(method, 0, seeds[0], t) for t in range(n_templates)]
+        elif method in ICL:
+            runs += [(method, k, s, 0) for k in ICL_KS for s in seeds]
         else:
             runs += [(method, k, s, 0) for k in ks if k > 0 for s in seeds]
     return runs
@@ -48,16 +77,32 @@ def run_grid(task, model_name, methods, ks, seeds=SEEDS, out=None, n_test=500, m
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValueError("seeds must hold at least one seed")
+    fingerprint = weights_fingerprint(model)
     rows, done = [], set()
     if out is not None and Path(out).exists():
         rows = load_rows(out)
-        done = {_key(r) for r in rows if r["task"] == task and r["model"] == model_name}
+        mine = [r for r in rows if r["task"] == task and r["model"] == model_name]
+        other = sorted({r.get("weights") for r in mine} - {fingerprint})
+        if other:
+            raise ValueError(f"{out}: its {task} rows for {model_name} were computed with other weights "
+                             f"(fingerprint {other[0]}, this model is {fingerprint}): write to another --out, "
+                             "or delete those rows, rather than mix two models in one table")
+        done = {_key(r) for r in mine if r["n_test"] == n_test}
     todo = plan(methods, ks, seeds, len(M.templates(task, kind)), kind)
     for method, k, seed, t in todo:
         if (method, k, seed, t) in done:
             continue
-        row = M.run(method, task, model, tokenizer, k, seed, n_test=n_test, template=t, model_name=model_name)
+        tracemalloc.start()
+        try:
+            with threadpool_limits(limits=GRID_THREADS):
+                row = M.run(method, task, model, tokenizer, k, seed, n_test=n_test, template=t, model_name=model_name)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
         row["template_index"] = t
+        row["weights"] = fingerprint
+        row["peak_mb"] = round(peak / 2 ** 20, 1)          # Python + NumPy allocations during the run
+        row["threads"] = GRID_THREADS
         rows.append(row)
         if out is not None:
             save_rows(rows, out)

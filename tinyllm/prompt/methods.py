@@ -16,7 +16,7 @@ method             what trains / what is used                                   
 =================  =====================================================================  ==========
 zero-shot          nothing: the template's label scores                                   E2.2, S11
 zero-shot-cal      the same, calibrated by content-free inputs (Zhao et al. 2021)         S11
-icl                k demonstrations per class in the context, nothing trains (GPT)        E2.2
+icl                all K examples per class shown in the context, nothing trains (GPT)     E2.2
 icl-cal            the same, calibrated                                                   S11
 head               a new classification head on the frozen pre-trained model              E2.1
 finetune           the head and every weight of the model                                 E2.1
@@ -70,8 +70,8 @@ HYPERPARAMETERS = {
     "prefix": dict(steps=100, lr=1e-2, batch_size=8, num_virtual_tokens=4),
     "p-tuning": dict(steps=100, lr=1e-3, batch_size=8, num_virtual_tokens=4, encoder_hidden_size=64),
     "autoprompt": dict(iters=10, n_candidates=10, batch_size=16, num_triggers=3),
-    "icl": dict(per_class=1, order="random"),
-    "icl-cal": dict(per_class=1, order="random"),
+    "icl": dict(order="random", max_per_class=4),
+    "icl-cal": dict(order="random", max_per_class=4),
 }
 
 METHODS = ("zero-shot", "zero-shot-cal", "icl", "icl-cal", "head", "finetune", "pet", "pet-control",
@@ -118,8 +118,9 @@ def run(method, task, model, tokenizer, k, seed, n_test=500, template=0, label_w
 
     template: an index into ``templates(task, kind)`` or a template text (then `label_words`, a dict
     label name -> words, is required unless the task's default words fit); overrides: any of the
-    method's ``HYPERPARAMETERS``. split: where the score is measured ("validation" to choose
-    hyper-parameters without touching the test split)."""
+    method's ``HYPERPARAMETERS``. split: where the score is measured: "test" (the first `n_test`
+    test examples), "validation", or "dev" (true few-shot: K more examples per class from the train
+    split, disjoint from the K it trains on, ``tasks.dev_set``; how the grid's settings are chosen)."""
     from tinyllm.prompt.metrics import evaluate
 
     kind = model_kind(model)
@@ -137,9 +138,14 @@ def run(method, task, model, tokenizer, k, seed, n_test=500, template=0, label_w
                          f"it takes {sorted(HYPERPARAMETERS.get(method, {}))}")
     train = T.load(task, "train")
     shots = T.few_shot(train, k, seed) if k > 0 else None
-    if split not in ("validation", "test"):
-        raise ValueError(f"split must be 'validation' or 'test', got {split!r}")
-    test = T.load(task, split, n_test)
+    if split not in ("validation", "test", "dev"):
+        raise ValueError(f"split must be 'test', 'validation' or 'dev', got {split!r}")
+    if split == "dev":
+        if k == 0:
+            raise ValueError("split='dev' draws K development examples per class: it needs k >= 1")
+        test = T.dev_set(train, k, seed)
+    else:
+        test = T.load(task, split, n_test)
     choices = templates(task, kind)
     if isinstance(template, str):
         text, words = template, label_words or choices[0][1]
@@ -180,8 +186,13 @@ def _zero_shot(model, tok, text, words, shots, test, seed, hp, task, calibrated=
 def _icl(model, tok, text, words, shots, test, seed, hp, task, calibrated=False):
     from tinyllm.prompt import Demonstrations, calibrate
 
+    per_class = len(shots) // len(shots.label_names)          # every one of the K examples per class
+    if per_class > hp["max_per_class"]:
+        raise ValueError(f"in-context learning shows all K examples per class in the context; K = {per_class} "
+                         f"is more than max_per_class = {hp['max_per_class']} (a 256-token context holds "
+                         "about 4 short examples per class of a two-class task)")
     pm = _prompt_model(model, tok, text, words, seed)
-    demos = Demonstrations(shots, k=hp["per_class"] * len(shots.label_names), order=hp["order"], seed=seed)
+    demos = Demonstrations(shots, k=len(shots), order=hp["order"], seed=seed)
     probs = pm.predict_proba(test.texts, demonstrations=demos)
     if calibrated:
         probs = calibrate(probs, pm.content_free_probs(demonstrations=demos))

@@ -305,6 +305,34 @@ def few_shot(dataset, k, seed):
     """``k`` examples per class drawn from ``dataset`` without replacement (balanced), in a shuffled
     order; the same (dataset, k, seed) always gives the same examples. For a task without classes
     (generation) or with one example per answer (cloze), ``k`` examples in all."""
+    return dataset.subset(_few_shot_indices(dataset, k, seed))
+
+
+def dev_set(dataset, k, seed):
+    """A "true few-shot" development set (Perez et al. 2021): another ``k`` examples per class of
+    ``dataset``, none of them among ``few_shot(dataset, k, seed)``'s, so that a hyper-parameter can
+    be chosen with no more labelled data than a K-shot user has (K to train, K to compare on)."""
+    taken = set(_few_shot_indices(dataset, k, seed).tolist())
+    rng = np.random.default_rng([int(seed), 1])
+    if dataset.kind != "classification":
+        pool = np.array([i for i in range(len(dataset)) if i not in taken])
+        if len(pool) < k:
+            raise ValueError(f"k: {k} development examples asked besides the {k} training ones, but "
+                             f"{dataset.name} has only {len(dataset)}")
+        return dataset.subset(rng.choice(pool, size=k, replace=False))
+    chosen = []
+    for c, cname in enumerate(dataset.label_names):
+        pool = np.array([i for i in np.flatnonzero(dataset.labels == c) if i not in taken])
+        if len(pool) < k:
+            raise ValueError(f"k: {k} development examples of class {cname!r} asked besides the {k} "
+                             f"training ones, but {dataset.name} has only {len(pool) + k}; load more (n=) or lower k")
+        chosen.append(rng.choice(pool, size=k, replace=False))
+    chosen = np.concatenate(chosen)
+    return dataset.subset(chosen[rng.permutation(len(chosen))])
+
+
+def _few_shot_indices(dataset, k, seed):
+    """The indices behind ``few_shot`` (k per class, balanced, shuffled; seeded)."""
     if not isinstance(dataset, Dataset):
         raise TypeError(f"dataset: expected a tasks.Dataset, got {type(dataset).__name__}")
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
@@ -313,7 +341,7 @@ def few_shot(dataset, k, seed):
     if dataset.kind != "classification":
         if k > len(dataset):
             raise ValueError(f"k: {k} examples asked, but {dataset.name} has only {len(dataset)}")
-        return dataset.subset(rng.choice(len(dataset), size=k, replace=False))
+        return rng.choice(len(dataset), size=k, replace=False)
     chosen = []
     for c, cname in enumerate(dataset.label_names):
         pool = np.flatnonzero(dataset.labels == c)
@@ -322,7 +350,7 @@ def few_shot(dataset, k, seed):
                              f"{len(pool)}; load more (n=) or lower k")
         chosen.append(rng.choice(pool, size=k, replace=False))
     chosen = np.concatenate(chosen)
-    return dataset.subset(chosen[rng.permutation(len(chosen))])
+    return chosen[rng.permutation(len(chosen))]
 
 
 def from_examples(texts, labels, label_names, name="custom"):

@@ -1,0 +1,102 @@
+"""The §5 experiment: every prompt-learning method against fine-tuning as the number of labelled
+examples per class K grows; writes results/grid/TASK__MODEL.json, one plot per grid and the README block.
+
+    python scripts/prompt_grid_results.py                         # every grid of GRIDS (resumable)
+    python scripts/prompt_grid_results.py --only tw-sentiment__tinyworld-bert-256
+    python scripts/prompt_grid_results.py --readme-only           # the README block and plots from the JSON
+
+Each grid is ``tinyllm.prompt.grid.run_grid`` (the same as ``tinyllm prompt grid``): methods x K x the
+five seeds 13, 21, 42, 87, 100 (each fixing the sample of K examples per class and the initialisation),
+scored on the first 500 test examples. Hyper-parameters: one setting per method,
+``tinyllm.prompt.methods.HYPERPARAMETERS``, chosen as benchmarks/choose_prompt_hp.py says. A grid
+file already holding a run skips it, so the script can be stopped and started again.
+
+The README block (between the ``prompt-grid`` markers) and the plots are generated from the JSON by
+``tinyllm.prompt.report``; tests/test_prompt_grid_results.py checks that the README holds exactly
+the block the committed JSON gives.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "results" / "grid"
+README = REPO / "README.md"
+START, END = "<!-- prompt-grid:begin -->", "<!-- prompt-grid:end -->"
+
+BERT_METHODS = ["zero-shot", "zero-shot-cal", "head", "finetune", "pet", "pet-control", "soft", "soft-random",
+                "prefix", "p-tuning", "autoprompt"]
+GPT_METHODS = ["zero-shot", "zero-shot-cal", "icl", "icl-cal", "head", "pet", "soft", "soft-random"]
+# name -> (task, model, methods, K values); run in this order (the first is the issue's headline grid)
+GRIDS = {
+    "tw-sentiment__tinyworld-bert-256": ("tw-sentiment", "tinyworld-bert-256", BERT_METHODS, [0, 4, 8, 16, 32, 64, 256]),
+    "tw-sentiment__tinyworld-gpt-256": ("tw-sentiment", "tinyworld-gpt-256", GPT_METHODS, [0, 4, 16, 64, 256]),
+    "tw-topic__tinyworld-bert-256": ("tw-topic", "tinyworld-bert-256", ["zero-shot", "zero-shot-cal", "head", "pet", "soft"],
+                                     [0, 4, 16, 64, 256]),
+}
+
+
+def grid_path(name):
+    return RESULTS / f"{name}.json"
+
+
+def plot(rows, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    from tinyllm.prompt.report import plot as draw
+
+    draw(rows, path)
+
+
+def load_grids():
+    from tinyllm.prompt.grid import load_rows
+
+    return {name: load_rows(grid_path(name)) for name in GRIDS if grid_path(name).exists()}
+
+
+def write_readme(grids):
+    text = README.read_text()
+    if START not in text or END not in text:
+        raise SystemExit(f"README.md: the markers {START} / {END} are missing")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    from tinyllm.prompt.report import readme_block
+
+    README.write_text(f"{head}{START}\n{readme_block(grids)}\n{END}{tail}")
+
+
+def main(argv=None):
+    sys.path.insert(0, str(REPO))
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--only", nargs="*", choices=list(GRIDS), help="run only these grids")
+    p.add_argument("--readme-only", action="store_true", help="the README block and plots from the JSON")
+    args = p.parse_args(argv)
+    if not args.readme_only:
+        from tinyllm.prompt.grid import load_model, run_grid
+
+        for name in args.only or GRIDS:
+            task, model_name, methods, ks = GRIDS[name]
+            model, tok = load_model(model_name)
+            t0 = time.time()
+
+            def progress(r):
+                print(f"{name}: {r['method']:>12} K={r['k']:<4} seed={r['seed']:<4} acc {r['accuracy']:.3f} "
+                      f"({r['seconds']:.1f} s, {r['peak_mb']:.0f} MB)", flush=True)
+
+            run_grid(task, model_name, methods, ks, out=grid_path(name), model=model, tokenizer=tok,
+                     progress=progress)
+            print(f"{name}: done in {time.time() - t0:.0f} s", flush=True)
+    grids = load_grids()
+    for name, rows in grids.items():
+        plot(rows, grid_path(name).with_suffix(".png"))
+    if grids:
+        write_readme(grids)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    main()
