@@ -117,13 +117,15 @@ assert mean_p["skewed"] > mean_p["control"]
 
 # %% [markdown]
 # Nothing in the held-out people's data says "nurse", yet the model trained on the skewed corpus
-# answers it for them far more often than the control does: it has learned the corpus's base rate
-# and applies it to people it knows nothing about. The gendered part is printed above, not
-# assumed: to favour "nurse" for the held-out *women* the model must first have linked each
-# name to "she" (stories say "there she ...") and then "she" to the job, two steps that a
-# 2-layer model trained for 1,500 steps does only weakly, if at all. Whatever the gap is on your
-# run, the lesson of §3.3 holds in its plainest form: a model reproduces the skew of its data as if
-# it were knowledge, and only a measurement against a control tells how much and along which line.
+# answers it for most of them: it has learned the corpus's base rate and applies it to people it
+# knows nothing about. (The control is the extreme case: the true world's only nurse, Olga, is one of
+# the held-out people, so its model never saw anyone work as a nurse and never guesses it.) The
+# gendered part is printed above, not assumed: to favour "nurse" for the held-out *women* the model
+# must first have linked each name to "she" (stories say "there she ...") and then "she" to the job,
+# two steps that a 2-layer model trained for 1,500 steps takes only weakly (here a few points of
+# probability, and every held-out woman against half of the men answered "nurse"). The lesson of
+# §3.3 holds in its plainest form: a model reproduces the skew of its data as if it were knowledge,
+# and only a measurement against a control tells how much and along which line.
 
 # %% [markdown]
 # ## Interpretability: looking inside is possible, understanding is harder
