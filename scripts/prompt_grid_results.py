@@ -38,11 +38,14 @@ PET_EXTRAS = ["pet-ensemble", "pet-distill"]      # three PET trainings each: at
 GPT_METHODS = ["zero-shot", "zero-shot-cal", "icl", "icl-cal", "head"]
 # name -> (task, model, [(methods, K values), ...]); run in this order (the first is the headline grid)
 GRIDS = {
-    "tw-sentiment__tinyworld-bert-256": ("tw-sentiment", "tinyworld-bert-256",
-                                         [(BERT_METHODS, ALL_K), (PET_EXTRAS, [4, 16, 64])]),
+    "tw-sentiment__tinyworld-bert-256": ("tw-sentiment", "tinyworld-bert-256", [
+        (["zero-shot", "zero-shot-cal", "head", "finetune", "pet"], ALL_K),
+        (["pet-control", "soft"], ALL_K),
+        (["soft-random", "prefix", "p-tuning", "autoprompt"], [16, 256]),   # the other S12/S13 prompts at two K
+        (PET_EXTRAS, [16])]),
     "tw-sentiment__tinyworld-gpt-256": ("tw-sentiment", "tinyworld-gpt-256", [(GPT_METHODS, [0, 4, 16, 64, 256])]),
     "tw-topic__tinyworld-bert-256": ("tw-topic", "tinyworld-bert-256",
-                                     [(["zero-shot", "zero-shot-cal", "head", "pet", "soft"], [0, 4, 16, 64, 256])]),
+                                     [(["zero-shot", "zero-shot-cal", "head", "pet"], [0, 4, 16, 256])]),
 }
 
 
@@ -79,9 +82,27 @@ def main(argv=None):
     sys.path.insert(0, str(REPO))
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--only", nargs="*", choices=list(GRIDS), help="run only these grids")
+    p.add_argument("--parts", nargs="*", type=int, help="run only these parts of each grid, into NAME.partN.json "
+                   "(two processes, one core each, on different parts); --merge then joins them")
+    p.add_argument("--merge", action="store_true", help="join NAME.partN.json files into NAME.json")
     p.add_argument("--readme-only", action="store_true", help="the README block and plots from the JSON")
     args = p.parse_args(argv)
-    if not args.readme_only:
+    if args.merge:
+        from tinyllm.prompt.grid import load_rows, save_rows
+
+        for name in args.only or GRIDS:
+            parts = sorted(RESULTS.glob(f"{name}.part*.json"))
+            if parts:
+                rows = load_rows(grid_path(name)) if grid_path(name).exists() else []
+                keys = {(r["method"], r["k"], r["seed"], r.get("template_index", 0)) for r in rows}
+                for part in parts:
+                    rows += [r for r in load_rows(part)
+                             if (r["method"], r["k"], r["seed"], r.get("template_index", 0)) not in keys]
+                save_rows(rows, grid_path(name))
+                for part in parts:
+                    part.unlink()
+                print(f"{name}: {len(rows)} rows from {len(parts)} part files")
+    elif not args.readme_only:
         from tinyllm.prompt.grid import load_model, run_grid
 
         for name in args.only or GRIDS:
@@ -93,9 +114,11 @@ def main(argv=None):
                 print(f"{name}: {r['method']:>12} K={r['k']:<4} seed={r['seed']:<4} acc {r['accuracy']:.3f} "
                       f"({r['seconds']:.1f} s, {r['peak_mb']:.0f} MB)", flush=True)
 
-            for methods, ks in parts:
-                run_grid(task, model_name, methods, ks, out=grid_path(name), model=model, tokenizer=tok,
-                         progress=progress)
+            for i, (methods, ks) in enumerate(parts):
+                if args.parts is not None and i not in args.parts:
+                    continue
+                out = grid_path(name) if args.parts is None else RESULTS / f"{name}.part{i}.json"
+                run_grid(task, model_name, methods, ks, out=out, model=model, tokenizer=tok, progress=progress)
             print(f"{name}: done in {time.time() - t0:.0f} s", flush=True)
     grids = load_grids()
     for name, rows in grids.items():

@@ -10,7 +10,7 @@ HP = Path(__file__).resolve().parent.parent / "results" / "prompt_hp.json"
 
 def test_hyperparameters_are_the_committed_choice():
     doc = json.loads(HP.read_text())
-    assert doc["split"] == "dev" and doc["k"] == 16
+    assert doc["split"] == "dev" and doc["k"] == 64
     for method, lr in doc["best"].items():
         scores = {r["hp"]["lr"]: r["accuracy"] for r in doc["rows"] if r["method"] == method}
         assert scores[lr] == max(scores.values())                  # the best of what was tried

@@ -167,6 +167,14 @@ def test_grid_rows_carry_the_weights_and_refuse_other_weights(tmp_path):
     assert weights_fingerprint(other) != weights_fingerprint(model)
     with pytest.raises(ValueError, match="other weights"):
         run_grid("tw-sentiment", "tiny", ["zero-shot"], [0], [1], out=out, n_test=8, model=other, tokenizer=TOK)
+    run_grid("tw-sentiment", "tiny", ["head"], [1], [1], out=out, n_test=8, model=model, tokenizer=TOK)
+    old = dict(M.HYPERPARAMETERS["head"])
+    try:
+        M.HYPERPARAMETERS["head"]["lr"] = 1.0                     # the method's setting changed since
+        with pytest.raises(ValueError, match="other hyper-parameters"):
+            run_grid("tw-sentiment", "tiny", ["head"], [1], [1], out=out, n_test=8, model=model, tokenizer=TOK)
+    finally:
+        M.HYPERPARAMETERS["head"] = old
 
 
 def test_dev_set_is_k_per_class_and_disjoint_from_the_training_shots():

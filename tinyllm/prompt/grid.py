@@ -87,6 +87,11 @@ def run_grid(task, model_name, methods, ks, seeds=SEEDS, out=None, n_test=500, m
             raise ValueError(f"{out}: its {task} rows for {model_name} were computed with other weights "
                              f"(fingerprint {other[0]}, this model is {fingerprint}): write to another --out, "
                              "or delete those rows, rather than mix two models in one table")
+        stale = [r for r in mine if r["method"] in M.HYPERPARAMETERS and r.get("hp") != M.HYPERPARAMETERS[r["method"]]]
+        if stale:
+            raise ValueError(f"{out}: {len(stale)} {task} rows (e.g. {stale[0]['method']}, K={stale[0]['k']}) were run "
+                             f"with other hyper-parameters ({stale[0].get('hp')}) than today's "
+                             f"{M.HYPERPARAMETERS[stale[0]['method']]}: delete them or write to another --out")
         done = {_key(r) for r in mine if r["n_test"] == n_test}
     todo = plan(methods, ks, seeds, len(M.templates(task, kind)), kind)
     for method, k, seed, t in todo:

@@ -57,27 +57,29 @@ CONTROL_WORDS = {"tw-sentiment": {"negative": ["negative"], "positive": ["positi
 
 # One setting per method. The learning rates of head, finetune, pet, soft, soft-random, prefix and
 # p-tuning were chosen the "true few-shot" way (Perez et al. 2021) by benchmarks/choose_prompt_hp.py:
-# tw-sentiment, tinyworld-bert-256, K = 16, seed 13, each rate scored on 16 more examples per class
+# tw-sentiment, tinyworld-bert-256, K = 64, seed 13, each rate scored on 64 more examples per class
 # from the train split (tasks.dev_set), never on the test or validation split; every score is in
-# results/prompt_hp.json (its "best" must equal the rates below: tests/test_prompt_hp.py). With 32
-# dev examples the choice is noisy, which is the point: it is all a K-shot user could do.
+# results/prompt_hp.json (its "best" must equal the rates below: tests/test_prompt_hp.py). A first
+# choice at K = 16 (32 dev examples, where all but PET were at chance) was noise, and its fine-tuning
+# rate never left chance even at K = 256; see the script's docstring.
 # pet-control, pet-ensemble and pet-distill copy pet's rate; distillation's own rate (1e-4 for 200
 # steps on 1,000 unlabelled reviews, temperature 2) and autoprompt's search (10 iterations of 10
 # candidates) are untuned defaults, as are ICL's random order and 4 virtual tokens for the soft prompts.
-# Steps are fixed (100 updates of 8 examples, the head 200) so that a run takes seconds; the same for
-# every task, K and seed.
+# Steps are fixed per method, the same for every task, K and seed: 300 updates of 8 examples for the
+# methods that train every weight (fine-tuning and PET: with 100, full fine-tuning stayed at chance
+# even at K = 256, where 300 steps reach 99 %), 200 for the head, 100 for the small soft prompts.
 HYPERPARAMETERS = {
-    "head": dict(steps=200, lr=3e-4, batch_size=8),
-    "finetune": dict(steps=100, lr=3e-5, batch_size=8),
-    "pet": dict(steps=100, lr=3e-4, batch_size=8),
-    "pet-control": dict(steps=100, lr=3e-4, batch_size=8),
-    "pet-ensemble": dict(steps=100, lr=3e-4, batch_size=8),
-    "pet-distill": dict(steps=100, lr=3e-4, batch_size=8, distill_steps=200, distill_lr=1e-4, temperature=2.0,
+    "head": dict(steps=200, lr=1e-3, batch_size=8),
+    "finetune": dict(steps=300, lr=1e-3, batch_size=8),
+    "pet": dict(steps=300, lr=1e-3, batch_size=8),
+    "pet-control": dict(steps=300, lr=1e-3, batch_size=8),
+    "pet-ensemble": dict(steps=300, lr=1e-3, batch_size=8),
+    "pet-distill": dict(steps=300, lr=1e-3, batch_size=8, distill_steps=200, distill_lr=1e-4, temperature=2.0,
                         n_unlabeled=1000),
-    "soft": dict(steps=100, lr=1e-2, batch_size=8),
+    "soft": dict(steps=100, lr=3e-2, batch_size=8),
     "soft-random": dict(steps=100, lr=3e-2, batch_size=8, num_virtual_tokens=4),
     "prefix": dict(steps=100, lr=3e-3, batch_size=8, num_virtual_tokens=4),
-    "p-tuning": dict(steps=100, lr=1e-3, batch_size=8, num_virtual_tokens=4, encoder_hidden_size=64),
+    "p-tuning": dict(steps=100, lr=3e-3, batch_size=8, num_virtual_tokens=4, encoder_hidden_size=64),
     "autoprompt": dict(iters=10, n_candidates=10, batch_size=16, num_triggers=3),
     "icl": dict(order="random", max_per_class=3),
     "icl-cal": dict(order="random", max_per_class=3),
