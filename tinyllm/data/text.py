@@ -89,6 +89,8 @@ def load_corpus(path, clean=True, dedup_lines=False, pattern="*"):
     matching files, an empty or non-UTF-8 file (named, with the byte offset), or a corpus that is
     empty after cleaning.
     """
+    if not os.fspath(path).strip():
+        raise ValueError("corpus: the path is empty; give a file or folder of UTF-8 text")
     path = Path(os.fspath(path)).expanduser()
     if path.is_dir():
         files = sorted(p for p in path.rglob(pattern)
