@@ -355,3 +355,19 @@ def test_flags_of_the_other_prompt_action_are_refused_not_ignored(bert_run, argv
     code, _, err = run(["prompt", *action, "--task", "tw-sentiment", "--model", str(bert_run), "--n-test", "4",
                         *argv[len(action):], "--seeds", "1"])
     assert code == 2 and words in err, err
+
+
+def test_a_corpus_larger_than_memory_is_refused_before_reading(tmp_path):
+    from tinyllm.data.text import load_corpus
+
+    big = tmp_path / "big.txt"
+    with open(big, "wb") as f:          # sparse: 2 TiB of size, no disk used
+        f.truncate(2**41)
+    with pytest.raises(ValueError, match="GiB"):
+        load_corpus(big)                # before: read_bytes tried to read 2 TiB
+    code, _, err = run(["pretrain", "--out", str(tmp_path / "r"), "--corpus", str(big), *TINY])
+    assert code == 2 and "smaller corpus" in err and not (tmp_path / "r").exists()
+
+
+def test_thread_counts_are_bounded(capsys):
+    refused_by_argparse(["generate", "GPT", "--threads", "100000"], capsys, "--threads", "at most")

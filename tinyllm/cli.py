@@ -172,7 +172,7 @@ def add_training_args(p, model_choice=True):
 
 
 def add_threads_arg(p):
-    p.add_argument("--threads", type=_positive_int,
+    p.add_argument("--threads", type=_at_most(_positive_int, 1024),
                    help="BLAS/OpenMP threads (default 1, or OMP_NUM_THREADS when set: tinyllm's matrices "
                         "are small, and extra threads that wait for a busy core slow training down)")
 

@@ -198,7 +198,7 @@ def generate_text(model, tokenizer, prompt, max_new_tokens=50, add_bos=True, sto
     stop = set(kwargs.pop("stop_ids", ()))
     if stop_at_eos and eos is not None:
         stop.add(eos)
-    kwargs.setdefault("vocab_limit", tokenizer.vocab_size)
+    kwargs.setdefault("vocab_limit", getattr(tokenizer, "vocab_size", None))
     new = generate(model, ids, max_new_tokens=max_new_tokens, stop_ids=stop, prompt=prompt_model, **kwargs)
     if new and new[-1] in stop:
         new = new[:-1]

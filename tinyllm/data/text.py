@@ -80,6 +80,23 @@ def read_text(path):
     return text
 
 
+BYTES_PER_CHARACTER = 20    # in memory: the text (up to 4 bytes a character), its cleaned copy, its ids
+
+
+def _check_size(files, path):
+    """ValueError before reading when the corpus would need more memory than the machine has (the
+    text, its cleaned copy and its token ids: about BYTES_PER_CHARACTER bytes per byte of file)."""
+    total = sum(f.stat().st_size for f in files)
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    if total * BYTES_PER_CHARACTER > memory:
+        raise ValueError(f"corpus {str(path)!r} holds {total:,} bytes of text in {len(files):,} file(s); "
+                         f"reading and encoding it needs about {total * BYTES_PER_CHARACTER / 2**30:,.1f} GiB, "
+                         f"more than this machine's {memory / 2**30:,.1f} GiB; use a smaller corpus")
+
+
 def load_corpus(path, clean=True, dedup_lines=False, pattern="*"):
     """A corpus from a file or a folder: a list of documents, one per file.
 
@@ -102,6 +119,7 @@ def load_corpus(path, clean=True, dedup_lines=False, pattern="*"):
         files = [path]
     else:
         raise FileNotFoundError(f"no such file or folder: {str(path)!r}")
+    _check_size(files, path)
     docs = []
     for f in files:
         text = read_text(f)
