@@ -371,3 +371,63 @@ def test_a_corpus_larger_than_memory_is_refused_before_reading(tmp_path):
 
 def test_thread_counts_are_bounded(capsys):
     refused_by_argparse(["generate", "GPT", "--threads", "100000"], capsys, "--threads", "at most")
+
+
+def test_a_damaged_zoo_cache_says_how_to_rebuild(gpt_run, tmp_path, monkeypatch):
+    monkeypatch.setenv("TINYLLM_HOME", str(tmp_path / "home"))
+    cached = tmp_path / "home" / "models" / "tinyworld-gpt"
+    shutil.copytree(gpt_run, cached)
+    (cached / "model.safetensors").write_bytes(b"garbage")
+    code, _, err = run(["generate", "tinyworld-gpt", "--max-new-tokens", "3"])
+    assert code == 2 and str(cached) in err and "delete that folder" in err, err
+
+
+def test_sparse_files_that_claim_terabytes_are_refused_before_reading(run_dir):
+    from tinyllm.runtime import physical_memory
+
+    huge = 2 * physical_memory()
+    for name in ("model.safetensors", "checkpoints/latest/trainer_state.json"):
+        with open(run_dir / name, "r+b") as f:          # sparse: no disk used
+            f.truncate(huge)
+    code, _, err = run(["generate", str(run_dir), "--max-new-tokens", "3"])
+    assert code == 2 and "bytes of weights, more than" in err, err
+    code, _, err = resume(run_dir)
+    assert code == 2 and "trainer_state.json" in err and "accepts" in err, err
+
+
+@pytest.mark.parametrize("word", ["", " ", "a b", "a\n"])
+def test_a_word_tokenizer_word_is_one_word(word):
+    from tinyllm.data import WordTokenizer
+
+    with pytest.raises(ValueError, match=r"words\[1\]"):     # before: accepted, an id no text encodes to
+        WordTokenizer(["a", word, "c"])
+
+
+@pytest.mark.parametrize("key, value", [("eos_token_id", -5), ("bos_token_id", 10**9), ("pad_token_id", "x"),
+                                        ("eos_token_id", [6, 10**9])])
+def test_config_special_token_ids_must_be_ids_of_the_model(run_dir, key, value):
+    edit_json(run_dir / "config.json", lambda c: c.update({key: value}))
+    code, _, err = run(["generate", str(run_dir), "--max-new-tokens", "3"])   # before: accepted
+    assert code == 2 and key in err and "config.json" in err, err
+
+
+def test_a_tokenizer_smaller_than_the_model_is_said(run_dir):
+    (run_dir / "tinyllm_tokenizer.json").write_text('{"tinyllm_tokenizer": "word", "words": ["a"]}')
+    code, out, err = run(["generate", str(run_dir), "--max-new-tokens", "5"])
+    assert code == 0 and "stand for no token" in err, err     # before: "ids[0]=661 is out of range"
+
+
+def test_an_unreadable_file_is_an_error_naming_it(run_dir, monkeypatch):
+    # root reads any file, so the permission error is simulated where config.json is opened
+    import tinyllm.jsonfile as jsonfile
+
+    real = jsonfile.read_bytes
+
+    def denied(path, *args, **kwargs):
+        if str(path).endswith("config.json"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(jsonfile, "read_bytes", denied)
+    code, _, err = run(["generate", str(run_dir), "--max-new-tokens", "3"])   # before: a traceback
+    assert code == 2 and "Permission denied" in err and "config.json" in err, err

@@ -370,8 +370,8 @@ def cmd_pretrain(args, out, err):
     return exit_status(result)
 
 
-def load_model(name):
-    """(model, tokenizer) from a run folder or a zoo name."""
+def load_model(name, err=None):
+    """(model, tokenizer) from a run folder or a zoo name (notes about the folder go to ``err``)."""
     from tinyllm import zoo
 
     if name in zoo.RECIPES:
@@ -380,14 +380,14 @@ def load_model(name):
     if not (folder / "config.json").exists():
         raise CLIError(f"model: {name!r} is neither a model folder (no config.json there) nor a zoo name "
                        f"({', '.join(sorted(zoo.RECIPES))})")
-    return zoo.load_folder(folder)
+    return zoo.load_folder(folder, stream=sys.stderr if err is None else err)
 
 
 def cmd_generate(args, out, err):
     from tinyllm.generate import generate_text
     from tinyllm.models import GPT
 
-    model, tok = load_model(args.model)
+    model, tok = load_model(args.model, err)
     if not isinstance(model, GPT):
         raise CLIError("generate: the model is a BERT (masked LM); generation needs a GPT")
     if args.top_p is not None and args.top_p > 1:
@@ -404,7 +404,7 @@ def cmd_generate(args, out, err):
 def cmd_eval(args, out, err):
     from tinyllm.train.evaluate import evaluate_corpus
 
-    model, tok = load_model(args.model)
+    model, tok = load_model(args.model, err)
     r = evaluate_corpus(model, tok, args.corpus, split=args.split, n_docs=args.docs, seed=args.seed)
     out.write(f"cross-entropy: {r['loss']:.4f} nats/token over {r['tokens']:,} tokens\n")
     out.write(f"perplexity:    {r['ppl']:.3f}\n")

@@ -86,12 +86,10 @@ BYTES_PER_CHARACTER = 20    # in memory: the text (up to 4 bytes a character), i
 def _check_size(files, path):
     """ValueError before reading when the corpus would need more memory than the machine has (the
     text, its cleaned copy and its token ids: about BYTES_PER_CHARACTER bytes per byte of file)."""
-    total = sum(f.stat().st_size for f in files)
-    try:
-        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return
-    if total * BYTES_PER_CHARACTER > memory:
+    from tinyllm.runtime import physical_memory
+
+    total, memory = sum(f.stat().st_size for f in files), physical_memory()
+    if memory is not None and total * BYTES_PER_CHARACTER > memory:
         raise ValueError(f"corpus {str(path)!r} holds {total:,} bytes of text in {len(files):,} file(s); "
                          f"reading and encoding it needs about {total * BYTES_PER_CHARACTER / 2**30:,.1f} GiB, "
                          f"more than this machine's {memory / 2**30:,.1f} GiB; use a smaller corpus")

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tinyllm.jsonfile import read_text
+
 STATE_FILE = "trainer_state.json"
 OPTIMIZER_FILE = "optimizer.npz"
 TOKENIZER_FILE = "tokenizer.json"
@@ -141,7 +143,7 @@ def load_checkpoint_state(folder):
     if real is None or not (real / STATE_FILE).exists():
         raise CheckpointError(f"checkpoint: no complete checkpoint in {folder} (missing {STATE_FILE})")
     try:
-        state = json.loads((real / STATE_FILE).read_text(encoding="utf-8"))
+        state = json.loads(read_text(real / STATE_FILE, what=STATE_FILE))      # size-bounded, UTF-8
     except (ValueError, RecursionError, OSError) as e:
         raise CheckpointError(f"checkpoint: {real / STATE_FILE} is damaged ({type(e).__name__}: {e})") from None
     if not isinstance(state, dict):

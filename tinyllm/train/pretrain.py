@@ -173,16 +173,6 @@ def check_fields(recipe):
         raise ValueError(f"dropout: expected 0 <= p < 1, got {recipe.dropout!r}")
 
 
-def _memory_bytes():
-    """This machine's physical memory in bytes (None when the OS does not say)."""
-    import os
-
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
 def estimate_memory(recipe):
     """A lower estimate of the bytes a run of the resolved ``recipe`` allocates: parameters with
     their gradients and two AdamW moments, one batch's activations (E3.4's T x T attention scores
@@ -201,7 +191,9 @@ def estimate_memory(recipe):
 
 def check_memory(recipe, available=None):
     """ValueError before anything is built when the run would need more memory than the machine has."""
-    available = _memory_bytes() if available is None else available
+    from tinyllm.runtime import physical_memory
+
+    available = physical_memory() if available is None else available
     if available is None:
         return
     need = estimate_memory(recipe)
