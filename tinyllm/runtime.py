@@ -121,3 +121,12 @@ def page_faults():
         return -1
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_minflt + usage.ru_majflt
+
+
+def physical_memory():
+    """This machine's physical memory in bytes, or None when the OS does not say. Readers of
+    untrusted files and recipes compare what they would allocate with it before allocating."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None

@@ -52,9 +52,12 @@ def model_dir(name):
     return tinyllm_home() / "models" / name
 
 
-def load_folder(folder, dtype=np.float32):
+def load_folder(folder, dtype=np.float32, stream=None):
     """(model, tokenizer) from a folder with config.json, model.safetensors and a tokenizer;
-    GPT or BERT is read from the config's ``model_type``."""
+    GPT or BERT is read from the config's ``model_type``. The config's bos/eos/pad token ids must
+    be ids of the model (Hugging Face ``generate`` stops at eos_token_id). A tokenizer with fewer
+    ids than the model has embedding rows (a vocabulary padded to a round size) is accepted, and
+    said on ``stream`` when one is given: generation then never emits the rows without a token."""
     from tinyllm.data import load_tokenizer
     from tinyllm.models import BERT, GPT
 
@@ -64,7 +67,8 @@ def load_folder(folder, dtype=np.float32):
         raise FileNotFoundError(f"folder: {folder} has no config.json; is it a tinyllm model folder?")
     from tinyllm.jsonfile import read_json
 
-    model_type = read_json(config_file, "config.json", max_bytes=1024 * 1024).get("model_type", "gpt2")
+    config = read_json(config_file, "config.json", max_bytes=1024 * 1024)
+    model_type = config.get("model_type", "gpt2")
     if not isinstance(model_type, str):
         raise ValueError(f"config.json: model_type must be a string ('gpt2' or 'bert'), got {model_type!r}")
     cls = {"gpt2": GPT, "bert": BERT}.get(model_type)
@@ -74,6 +78,17 @@ def load_folder(folder, dtype=np.float32):
     if tokenizer.vocab_size > model.config.vocab_size:
         raise ValueError(f"folder: {folder}'s tokenizer has {tokenizer.vocab_size:,} ids but its model only "
                          f"{model.config.vocab_size:,} embeddings; the tokenizer belongs to another model")
+    V = model.config.vocab_size
+    for key in ("bos_token_id", "eos_token_id", "pad_token_id"):
+        value = config.get(key)
+        ids = value if isinstance(value, list) else [value]
+        if value is not None and not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < V for i in ids):
+            raise ValueError(f"{config_file}: {key} = {value!r} is not a token id of this model "
+                             f"(0..{V - 1})"[:300])
+    if tokenizer.vocab_size < V and stream is not None:
+        stream.write(f"note: {folder}'s tokenizer has {tokenizer.vocab_size:,} ids and its model {V:,} "
+                     f"embedding rows; ids {tokenizer.vocab_size:,}..{V - 1:,} stand for no token and are "
+                     f"never generated\n")
     return model, tokenizer
 
 
@@ -97,7 +112,11 @@ def pretrained(name, progress=True, retrain=False, stream=None):
                 f"zoo: {name} is not in the cache yet: training it once now ({r.steps} steps of its fixed "
                 f"recipe, a few minutes on a laptop CPU); later calls load it from {final}\n")
         build(name, progress=progress)
-    return load_folder(final)
+    try:
+        return load_folder(final)
+    except (ValueError, TypeError, OSError) as e:     # a damaged cache: say how to get a good one
+        raise ValueError(f"zoo: the cached {name} in {final} cannot be loaded ({e}); delete that folder "
+                         f"and it is rebuilt on next use (or call pretrained({name!r}, retrain=True))") from None
 
 
 def adopt(name, folder):

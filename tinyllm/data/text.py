@@ -80,6 +80,21 @@ def read_text(path):
     return text
 
 
+BYTES_PER_CHARACTER = 20    # in memory: the text (up to 4 bytes a character), its cleaned copy, its ids
+
+
+def _check_size(files, path):
+    """ValueError before reading when the corpus would need more memory than the machine has (the
+    text, its cleaned copy and its token ids: about BYTES_PER_CHARACTER bytes per byte of file)."""
+    from tinyllm.runtime import physical_memory
+
+    total, memory = sum(f.stat().st_size for f in files), physical_memory()
+    if memory is not None and total * BYTES_PER_CHARACTER > memory:
+        raise ValueError(f"corpus {str(path)!r} holds {total:,} bytes of text in {len(files):,} file(s); "
+                         f"reading and encoding it needs about {total * BYTES_PER_CHARACTER / 2**30:,.1f} GiB, "
+                         f"more than this machine's {memory / 2**30:,.1f} GiB; use a smaller corpus")
+
+
 def load_corpus(path, clean=True, dedup_lines=False, pattern="*"):
     """A corpus from a file or a folder: a list of documents, one per file.
 
@@ -89,6 +104,8 @@ def load_corpus(path, clean=True, dedup_lines=False, pattern="*"):
     matching files, an empty or non-UTF-8 file (named, with the byte offset), or a corpus that is
     empty after cleaning.
     """
+    if not os.fspath(path).strip():
+        raise ValueError("corpus: the path is empty; give a file or folder of UTF-8 text")
     path = Path(os.fspath(path)).expanduser()
     if path.is_dir():
         files = sorted(p for p in path.rglob(pattern)
@@ -100,6 +117,7 @@ def load_corpus(path, clean=True, dedup_lines=False, pattern="*"):
         files = [path]
     else:
         raise FileNotFoundError(f"no such file or folder: {str(path)!r}")
+    _check_size(files, path)
     docs = []
     for f in files:
         text = read_text(f)

@@ -25,6 +25,7 @@ SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[BOS]", "[EOS]"
 _SPECIAL_ATTRS = {"pad_id": "[PAD]", "unk_id": "[UNK]", "cls_id": "[CLS]", "sep_id": "[SEP]",
                   "mask_id": "[MASK]", "bos_id": "[BOS]", "eos_id": "[EOS]"}
 FORMAT_KEY = "tinyllm_tokenizer"
+FORMAT_VERSION = 1          # the version of tinyllm's own tokenizer file format
 TINYLLM_FILE = "tinyllm_tokenizer.json"   # tinyllm's own format, in a model folder
 HF_FILE = "tokenizer.json"                # the Hugging Face ``tokenizers`` format
 HF_CONFIG_FILE = "tokenizer_config.json"  # what transformers reads beside it
@@ -209,7 +210,7 @@ class Tokenizer:
 
     def to_dict(self):
         """The tinyllm file format: {"tinyllm_tokenizer": kind, "version": 1, **constructor arguments}."""
-        return {FORMAT_KEY: self.kind, "version": 1, **self._config()}
+        return {FORMAT_KEY: self.kind, "version": FORMAT_VERSION, **self._config()}
 
     def save(self, path, framing=None):
         """Write the tokenizer (``load_tokenizer(path)`` reads it back). Returns the path written.

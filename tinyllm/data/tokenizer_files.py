@@ -25,7 +25,7 @@ import os
 
 from tinyllm.jsonfile import parse_json, read_text
 
-from .tokenizer import FORMAT_KEY, HF_FILE, TINYLLM_FILE
+from .tokenizer import FORMAT_KEY, FORMAT_VERSION, HF_FILE, TINYLLM_FILE
 
 MAX_TOKENIZER_BYTES = 64 * 1024 * 1024
 _GPT2_PAIRS = (("vocab.json", "merges.txt"), ("encoder.json", "vocab.bpe"))
@@ -40,6 +40,8 @@ def load_tokenizer(path):
         raise FileNotFoundError(f"no tokenizer file at path {path!r}")
     text = read_text(path, MAX_TOKENIZER_BYTES, "tokenizer file")
     head = text.lstrip()[:1]
+    if head == "{" or path.lower().endswith(".json"):     # a .json file is JSON, never a vocab.txt
+        return _from_json(parse_json(text, path, "tokenizer file"), path)
     if head == "{":
         return _from_json(parse_json(text, path, "tokenizer file"), path)
     if head == "[":                          # a JSON array, or a BERT vocab.txt ("[PAD]" first)
@@ -111,7 +113,10 @@ def _classes():
 
 def _from_tinyllm(payload):
     kind = payload.pop(FORMAT_KEY)
-    payload.pop("version", None)
+    version = payload.pop("version", FORMAT_VERSION)
+    if version != FORMAT_VERSION or isinstance(version, bool):
+        raise ValueError(f"format version {version!r}; this tinyllm reads version {FORMAT_VERSION} "
+                         f"(a newer tinyllm wrote it, or it is damaged)"[:300])
     classes = _classes()
     if not isinstance(kind, str) or kind not in classes:
         raise ValueError(f"unknown tokenizer kind {kind!r}; expected one of {sorted(classes)}"[:300])

@@ -46,7 +46,11 @@ class WordTokenizer(Tokenizer):
 
     def __init__(self, words, lower=True, specials=SPECIAL_TOKENS):
         specials = check_str_list(specials, "specials", allow_empty=True)
-        words = [w for w in check_str_list(words, "words", allow_empty=True) if w not in specials]
+        words = check_str_list(words, "words", allow_empty=True)
+        bad = next((i for i, w in enumerate(words) if not w or len(w.split()) != 1 or w.strip() != w), None)
+        if bad is not None:     # split_words never yields such a word: its id could never be encoded
+            raise ValueError(f"words[{bad}] = {words[bad]!r}: a word is non-empty and has no spaces")
+        words = [w for w in words if w not in specials]
         super().__init__(list(specials) + words, specials)
         if self.unk_id is None:
             raise ValueError("specials must include [UNK]: a word tokenizer maps every word outside "

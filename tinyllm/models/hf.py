@@ -110,6 +110,9 @@ def read_folder(folder):
             if twice:
                 raise ValueError(f"{folder!r}: tensors {twice[:5]} appear in more than one shard")
             state.update(part)
+    elif os.path.lexists(single):
+        raise ValueError(f"{single!r} is not a regular file (a folder, a device or a dangling link); "
+                         f"expected the safetensors weights")
     else:
         present = sorted(os.listdir(folder))
         raise FileNotFoundError(
@@ -117,7 +120,20 @@ def read_folder(folder):
             "Convert a pytorch_model.bin with transformers: "
             "AutoModel.from_pretrained(folder).save_pretrained(folder, safe_serialization=True)"
         )
+    _check_finite(state, folder)
     return hf_config, state
+
+
+def _check_finite(state, folder):
+    """ValueError naming the first weight that holds NaN or inf: such a checkpoint (damaged, or
+    saved by a run that diverged) would otherwise load and generate nonsense without a word.
+    Buffers tinyllm skips (attention masks, position ids) are not checked."""
+    for name, value in state.items():
+        if name.endswith(_GPT_SKIP_SUFFIXES) or any(p in name for p in _BERT_SKIP_PREFIXES):
+            continue
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            raise ValueError(f"{folder!r}: weight {name!r} holds NaN or infinite values; the checkpoint "
+                             f"is damaged or was saved by a run that diverged")
 
 
 def _shards(folder, index):

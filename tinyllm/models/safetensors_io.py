@@ -30,6 +30,12 @@ def load_file(path):
     Arrays are fresh writable arrays in native byte order; BF16 becomes float32.
     """
     path = os.fspath(path)
+    from tinyllm.runtime import physical_memory
+
+    size, memory = os.path.getsize(path), physical_memory()
+    if memory is not None and size > memory:            # a sparse file can claim a terabyte for free
+        raise ValueError(f"{path}: {size:,} bytes of weights, more than this machine's {memory:,} bytes of "
+                         f"memory; tinyllm reads a checkpoint into memory whole")
     try:
         with safe_open(path, framework="np") as f:
             metadata = f.metadata() or {}

@@ -14,6 +14,8 @@ prints a line per run and the table of means ± std (tinyllm.prompt.grid).
 
 import json
 
+MAX_EXAMPLES = 100_000      # --n-test and --k: far above the tasks' sizes, far below a memory blow-up
+
 STEPS_HELP = """\
 The five steps of prompt learning (article section 3.2) and the options for each:
   1 task analysis    --task, --k (labelled examples per class), --seeds (which sample of them)
@@ -31,6 +33,14 @@ def add_parser(sub, positive_int, nonneg_int, positive_float):
     from tinyllm.prompt import methods as M
     from tinyllm.prompt import tasks
 
+    def at_most(check, limit):          # a count that would allocate without bound is refused up front
+        def bounded(text):
+            v = check(text)
+            if v > limit:
+                raise argparse.ArgumentTypeError(f"expected at most {limit:,}, got {v:,}")
+            return v
+        return bounded
+
     p = sub.add_parser(
         "prompt", help="prompt learning on a task: zero-shot, few-shot in context, PET, soft prompts, "
                        "AutoPrompt, fine-tuning (article sections 2 and 3.2)",
@@ -45,14 +55,14 @@ def add_parser(sub, positive_int, nonneg_int, positive_float):
     p.add_argument("--model", default=None,
                    help="the pre-trained model: a zoo name (tinyworld-gpt-256, tinyworld-bert-256, ...) or a "
                         "model folder (default: tinyworld-bert-256 for cloze-style methods)")
-    p.add_argument("--method", default="zero-shot", choices=M.METHODS,
+    p.add_argument("--method", default=None, choices=M.METHODS,
                    help="step 3, inference: zero-shot[-cal] and icl[-cal] train nothing (E2.2, calibration "
                         "S11); head/finetune train a classifier (E2.1); pet trains the model through the "
                         "prompt; soft, soft-random, prefix, p-tuning train a soft prompt (S12); autoprompt "
                         "searches trigger tokens (S13). Default zero-shot")
-    p.add_argument("--k", type=nonneg_int, default=16,
+    p.add_argument("--k", type=at_most(nonneg_int, MAX_EXAMPLES), default=16,
                    help="step 1: labelled examples per class (0 for zero-shot; default 16)")
-    p.add_argument("--seeds", type=int, nargs="+", default=None,
+    p.add_argument("--seeds", type=nonneg_int, nargs="+", default=None,
                    help="step 1/3: seeds, each fixing the sample of K examples and the initialisation "
                         "(default 13 21 42 87 100)")
     p.add_argument("--template", type=nonneg_int, default=0,
@@ -62,15 +72,15 @@ def add_parser(sub, positive_int, nonneg_int, positive_float):
     p.add_argument("--label-words", help="step 2: the verbalizer (S11) as JSON, label -> list of words, in "
                                          "the task's label order")
     p.add_argument("--list-templates", action="store_true", help="print the task's templates and exit")
-    p.add_argument("--n-test", type=positive_int, default=500, help="step 5: test examples scored (default 500)")
+    p.add_argument("--n-test", type=at_most(positive_int, MAX_EXAMPLES), default=500, help="step 5: test examples scored (default 500)")
     g = p.add_argument_group("training (step 3, methods that train; defaults: tinyllm.prompt.methods.HYPERPARAMETERS)")
     g.add_argument("--steps", type=positive_int, help="AdamW steps")
     g.add_argument("--lr", type=positive_float, help="learning rate")
-    g.add_argument("--batch-size", type=positive_int, help="examples per step")
+    g.add_argument("--batch-size", type=at_most(positive_int, MAX_EXAMPLES), help="examples per step")
     p.add_argument("--json", action="store_true", help="print every result row as JSON too")
     g = p.add_argument_group("grid (tinyllm prompt grid)")
     g.add_argument("--methods", nargs="+", choices=M.METHODS, help="methods of the grid (default: all that apply)")
-    g.add_argument("--ks", type=nonneg_int, nargs="+", default=None,
+    g.add_argument("--ks", type=at_most(nonneg_int, MAX_EXAMPLES), nargs="+", default=None,
                    help="examples per class (default 0 4 8 16 32 64 256)")
     g.add_argument("--quick", action="store_true",
                    help="the quick grid (CI, chapter 05): methods zero-shot zero-shot-cal head pet soft, "
@@ -86,6 +96,11 @@ def cmd_prompt(args, out, err, load_model):
 
     from tinyllm.prompt import grid as G
 
+    if args.action != "grid":     # a grid option would be ignored by a single run without a word
+        stray = [f for f, v in (("--methods", args.methods), ("--ks", args.ks), ("--out", args.out)) if v is not None]
+        if stray:
+            raise ValueError(f"{', '.join(stray)}: options of `tinyllm prompt grid`, not of a single run; "
+                             f"write `tinyllm prompt grid ...`, or use --method and --k")
     if args.quick:
         if args.action != "grid":
             raise ValueError("--quick is for 'tinyllm prompt grid'")
@@ -104,8 +119,20 @@ def cmd_prompt(args, out, err, load_model):
         for i, (text, words) in enumerate(M.templates(args.task, kind)):
             out.write(f"{i}: {text}   {json.dumps(words)}\n")
         return 0
+    # a flag of the other action would be ignored without a word: refuse it instead
     if args.action == "grid":
+        stray = [f for f, v in (("--method", args.method), ("--template-text", args.template_text),
+                                ("--label-words", args.label_words), ("--steps", args.steps), ("--lr", args.lr),
+                                ("--batch-size", args.batch_size)) if v is not None]
+        if stray:
+            raise ValueError(f"{', '.join(stray)}: not used by `tinyllm prompt grid` (it runs --methods with "
+                             f"each method's own template and hyper-parameters); drop them, or use `run`")
         return _grid(args, out, name, model, tok)
+    if args.method is None:
+        args.method = "zero-shot"
+    if args.template_text is not None and not args.template_text.strip():
+        raise ValueError("--template-text is empty: write a template with {x} and {mask}, e.g. "
+                         "'review: {x} it was {mask}.'")
     ok, why = M.applies(args.method, kind)
     if not ok:
         raise ValueError(f"--method {args.method} does not apply to {name} (a {kind.upper()}): {why}")
@@ -116,6 +143,9 @@ def cmd_prompt(args, out, err, load_model):
         except json.JSONDecodeError as e:
             raise ValueError(f"--label-words is not valid JSON ({e.msg}); write e.g. "
                              "'{\"negative\": [\"bad\"], \"positive\": [\"great\"]}'") from None
+        except RecursionError:
+            raise ValueError("--label-words is nested too deeply; write e.g. "
+                             "'{\"negative\": [\"bad\"], \"positive\": [\"great\"]}'") from None
         if not isinstance(words, dict):
             raise ValueError("--label-words must be a JSON object: label -> list of words")
     overrides = {k: getattr(args, k) for k in ("steps", "lr", "batch_size") if getattr(args, k) is not None}
@@ -125,7 +155,7 @@ def cmd_prompt(args, out, err, load_model):
     rows = []
     for seed in args.seeds:
         row = M.run(args.method, args.task, model, tok, k, seed, n_test=args.n_test,
-                    template=args.template_text if args.template_text else args.template, label_words=words,
+                    template=args.template_text if args.template_text is not None else args.template, label_words=words,
                     model_name=name, **overrides)
         rows.append(row)
         out.write(f"seed {seed}: accuracy {row['accuracy']:.4f}  macro-F1 {row['macro_f1']:.4f}  "
@@ -140,9 +170,20 @@ def cmd_prompt(args, out, err, load_model):
 
 
 def _grid(args, out, name, model, tok):
+    from tinyllm.prompt import methods as M
     from tinyllm.prompt.grid import markdown_table, run_grid
 
     methods = args.methods or list(M.METHODS)
+    if args.out is not None:
+        from pathlib import Path
+
+        target = Path(args.out)
+        if not str(args.out).strip() or target.is_dir():
+            raise ValueError(f"--out: {args.out!r} is {'a folder' if str(args.out).strip() else 'empty'}; "
+                             f"give the grid's JSON file, e.g. results/grid.json")
+        above = next((p for p in target.parents if p.exists()), None)
+        if above is not None and not above.is_dir():
+            raise ValueError(f"--out: {str(above)!r} is a file, so {args.out!r} cannot be created below it")
 
     def progress(row):
         out.write(f"{row['method']:>14}  K={row['k']:<4} seed={row['seed']:<4} accuracy {row['accuracy']:.4f}  "

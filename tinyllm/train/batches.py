@@ -87,10 +87,15 @@ class _EpochSource:
                 "rng": rng_state(self.rng)}
 
     def load_state_dict(self, sd):
+        epoch, pos = sd["epoch"], sd["pos"]
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (epoch, pos)):
+            raise ValueError(f"data state: epoch and pos must be ints >= 0, got {epoch!r} and {pos!r}")
         set_rng_state(self.rng, sd["epoch_rng"])
-        self.epoch = int(sd["epoch"])
+        self.epoch = epoch
         self._start_epoch()
-        self.pos = int(sd["pos"])
+        if pos > len(self.plan):
+            raise ValueError(f"data state: position {pos} is past the end of the epoch ({len(self.plan)})")
+        self.pos = pos
         set_rng_state(self.rng, sd["rng"])
 
 
@@ -288,10 +293,15 @@ class _PackedSource:
                 "rng": rng_state(self.rng)}
 
     def load_state_dict(self, sd):
+        epoch, pos = sd["epoch"], sd["pos"]
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (epoch, pos)):
+            raise ValueError(f"data state: epoch and pos must be ints >= 0, got {epoch!r} and {pos!r}")
         set_rng_state(self.rng, sd["epoch_rng"])
-        self.epoch = int(sd["epoch"])
+        self.epoch = epoch
         self._start_epoch()
-        self.pos = int(sd["pos"])
+        if pos > len(self.plan):
+            raise ValueError(f"data state: position {pos} is past the end of the epoch ({len(self.plan)})")
+        self.pos = pos
         set_rng_state(self.rng, sd["rng"])
 
 

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tinyllm.jsonfile import read_text
+
 STATE_FILE = "trainer_state.json"
 OPTIMIZER_FILE = "optimizer.npz"
 TOKENIZER_FILE = "tokenizer.json"
@@ -141,7 +143,7 @@ def load_checkpoint_state(folder):
     if real is None or not (real / STATE_FILE).exists():
         raise CheckpointError(f"checkpoint: no complete checkpoint in {folder} (missing {STATE_FILE})")
     try:
-        state = json.loads((real / STATE_FILE).read_text(encoding="utf-8"))
+        state = json.loads(read_text(real / STATE_FILE, what=STATE_FILE))      # size-bounded, UTF-8
     except (ValueError, RecursionError, OSError) as e:
         raise CheckpointError(f"checkpoint: {real / STATE_FILE} is damaged ({type(e).__name__}: {e})") from None
     if not isinstance(state, dict):
@@ -150,6 +152,9 @@ def load_checkpoint_state(folder):
     missing = [k for k in STATE_KEYS if k not in state]
     if missing:
         raise CheckpointError(f"checkpoint: {real / STATE_FILE} lacks {missing}")
+    bad = _bad_state_field(state)
+    if bad:
+        raise CheckpointError(f"checkpoint: {real / STATE_FILE}: {bad}"[:400])
     header = state.get("optimizer")
     if header is None:
         return state, {}
@@ -158,8 +163,7 @@ def load_checkpoint_state(folder):
         raise CheckpointError(f"checkpoint: {path} is missing; the optimizer moments of step "
                               f"{state['step']} are gone")
     try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
+        arrays = _load_moments(path, _weights_bytes(real))
     except (zipfile.BadZipFile, ValueError, EOFError, OSError, KeyError) as e:
         raise CheckpointError(f"checkpoint: {path} is damaged ({type(e).__name__}: {e})") from None
     expected = header.get("arrays") if isinstance(header, dict) else None
@@ -171,6 +175,71 @@ def load_checkpoint_state(folder):
         raise CheckpointError(f"checkpoint: {path} holds no optimizer moments, but the optimizer "
                               f"had taken {header['t']} steps")
     return state, arrays
+
+
+def _is_int(v, low=0):
+    return isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+
+def _is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _bad_state_field(state):
+    """What is wrong with a trainer_state.json's fields (None when they are all well formed)."""
+    if not _is_int(state["step"]):
+        return f"step must be an int >= 0, got {state['step']!r}"
+    for key in ("history", "evals"):
+        v = state[key]
+        if not isinstance(v, list) or not all(isinstance(e, dict) for e in v):
+            return f"{key} must be a list of objects, got {v!r}"
+    for key in ("bad_evals", "tokens_seen"):
+        if not _is_int(state[key]):
+            return f"{key} must be an int >= 0, got {state[key]!r}"
+    if state["best_step"] is not None and not _is_int(state["best_step"]):
+        return f"best_step must be null or an int >= 0, got {state['best_step']!r}"
+    for key in ("best_val_loss", "last_loss"):
+        if state[key] is not None and not _is_number(state[key]):
+            return f"{key} must be null or a number, got {state[key]!r}"
+    if not _is_number(state["train_time"]) or not state["train_time"] >= 0:
+        return f"train_time must be a number >= 0, got {state['train_time']!r}"
+    if not isinstance(state["rng"], dict) or not isinstance(state["data"], dict):
+        return "rng and data must be objects (the saved generator and data positions)"
+    return None
+
+
+def _weights_bytes(folder):
+    path = Path(folder) / "model.safetensors"
+    return path.stat().st_size if path.is_file() else 0
+
+
+def _load_moments(path, weights_bytes):
+    """The arrays of an optimizer.npz, each header checked before its data is read: a float dtype
+    (a bool or int 'moment' would be cast silently) and, together, no more than a few times the
+    model's own bytes (a crafted shape of 10**12 is refused, not allocated). Non-finite moments
+    are refused too: resuming from them would continue a diverged run as if it were healthy."""
+    limit = 4 * weights_bytes + 1024 * 1024
+    arrays, total = {}, 0
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+            with zf.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0)
+                shape, _, dtype = read(f)
+            if dtype.kind != "f":
+                raise ValueError(f"array {name!r} has dtype {dtype}, expected floating-point moments")
+            total += int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if total > limit:
+                raise ValueError(f"arrays larger than the model allows ({total:,} bytes after {name!r}, "
+                                 f"model.safetensors holds {weights_bytes:,})")
+    with np.load(path, allow_pickle=False) as z:
+        for k in z.files:
+            arrays[k] = z[k]
+            if not np.all(np.isfinite(arrays[k])):
+                raise ValueError(f"array {k!r} holds NaN or infinite values")
+    return arrays
 
 
 def rng_state(rng):

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from tinyllm.data.framing import frame_causal
+from tinyllm.jsonfile import read_text
 from tinyllm.train.checkpoint import CheckpointError, atomic_write_file, resolve_checkpoint
 from tinyllm.train.resume import CHECKPOINTS, given_fields, merge_recipe, refusal
 from tinyllm.train.runlock import LOCK_FILE, RunLock, remove_stale_temporaries
@@ -77,9 +78,14 @@ class Recipe:
     backend: str = None
 
     def resolved(self):
-        """A copy with every ``None`` filled from DEFAULTS (and from the preset, when given)."""
-        if self.model not in DEFAULTS:
+        """A copy with every ``None`` filled from DEFAULTS (and from the preset, when given).
+
+        Every field is checked here, before anything is built: its type and range (``check_fields``),
+        and the memory the run would need (``check_memory``), so that a crafted recipe.json or a
+        flag like ``--n-layer 1000000000`` is a clear error instead of an allocation without bound."""
+        if not isinstance(self.model, str) or self.model not in DEFAULTS:
             raise ValueError(f"model: expected 'gpt' or 'bert', got {self.model!r}")
+        check_fields(self)
         values = asdict(self)
         for k, v in DEFAULTS[self.model].items():
             if values[k] is None:
@@ -107,7 +113,10 @@ class Recipe:
             raise ValueError(f"mask_prob: expected a share in (0, 1], got {values['mask_prob']!r}")
         if values["dtype"] not in ("float32", "float64"):
             raise ValueError(f"dtype: expected 'float32' or 'float64', got {values['dtype']!r}")
-        return Recipe(**values)
+        resolved = Recipe(**values)
+        check_fields(resolved)
+        check_memory(resolved)
+        return resolved
 
     def to_dict(self):
         return asdict(self)
@@ -115,7 +124,85 @@ class Recipe:
     @classmethod
     def from_dict(cls, d):
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown recipe settings {unknown[:5]}; known: {sorted(known)}")
+        return cls(**d)
+
+
+# Field -> (kind, smallest allowed); None is allowed wherever the default is None. The sizes have no
+# fixed upper bound: check_memory bounds them together by what the run would allocate.
+_FIELD_RULES = {
+    "vocab_size": ("int", 1), "n_layer": ("int", 1), "n_head": ("int", 1), "d_model": ("int", 1),
+    "max_len": ("int", 1), "steps": ("int", 1), "batch_size": ("int", 1), "warmup": ("int", 0),
+    "accum_steps": ("int", 1), "eval_every": ("int", 1), "patience": ("int", 0),
+    "n_train_docs": ("int", 1), "n_val_docs": ("int", 1), "single_batch_size": ("int", 1), "seed": ("int", 0),
+    "lr": ("float", 0.0), "min_lr": ("float", 0.0), "weight_decay": ("float", 0.0), "grad_clip": ("float", 0.0),
+    "dropout": ("float", 0.0), "mask_prob": ("float", 0.0),
+    "pack": ("bool", None), "pack_mix": ("bool", None),
+    "corpus": ("str", None), "tokenizer": ("str", None), "preset": ("str", None), "dtype": ("str", None),
+    "backend": ("str", None),
+}
+
+
+def check_fields(recipe):
+    """ValueError naming the first field of ``recipe`` whose type or range is wrong (a recipe.json
+    edited by hand, a Python caller): ints are ints (not bools or floats), numbers are finite."""
+    import math
+
+    for name, (kind, low) in _FIELD_RULES.items():
+        v = getattr(recipe, name)
+        if v is None:
+            continue
+        if kind == "int":
+            ok = isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= low
+            what = f"an int >= {low}"
+        elif kind == "float":
+            ok = (isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+                  and math.isfinite(v) and v >= low)
+            what = f"a finite number >= {low}"
+        elif kind == "bool":
+            ok, what = isinstance(v, bool), "true or false"
+        else:
+            ok, what = isinstance(v, str), "a string"
+        if not ok:
+            raise ValueError(f"{name}: expected {what}, got {v!r}"[:300])
+    if recipe.corpus == "":
+        raise ValueError("corpus: empty; give 'tinyworld', 'shakespeare', 'movie-reviews' or a path")
+    if recipe.dropout is not None and recipe.dropout >= 1:
+        raise ValueError(f"dropout: expected 0 <= p < 1, got {recipe.dropout!r}")
+
+
+def estimate_memory(recipe):
+    """A lower estimate of the bytes a run of the resolved ``recipe`` allocates: parameters with
+    their gradients and two AdamW moments, one batch's activations (E3.4's T x T attention scores
+    among them), and the documents held in memory. Sizes are plain Python ints (no overflow)."""
+    item = 8 if recipe.dtype == "float64" else 4
+    V = recipe.vocab_size or 256          # a trained vocabulary has at least the bytes / characters
+    C, L, T = int(recipe.d_model), int(recipe.n_layer), int(recipe.max_len)
+    params = (V + T) * C + L * (12 * C * C + 13 * C)
+    B = int(recipe.batch_size)
+    if recipe.corpus == "tinyworld" and not recipe.pack:
+        B = min(B, int(recipe.n_train_docs))           # a batch holds at most every document
+    activations = B * T * (L * (16 * C + 2 * recipe.n_head * T) + 2 * V)
+    docs = (int(recipe.n_train_docs) + int(recipe.n_val_docs)) * 1000 if recipe.corpus == "tinyworld" else 0
+    return 4 * params * item + activations * item + docs
+
+
+def check_memory(recipe, available=None):
+    """ValueError before anything is built when the run would need more memory than the machine has."""
+    from tinyllm.runtime import physical_memory
+
+    available = physical_memory() if available is None else available
+    if available is None:
+        return
+    need = estimate_memory(recipe)
+    if need > available:
+        raise ValueError(
+            f"this recipe needs at least {need / 2**30:,.1f} GiB (n_layer={recipe.n_layer}, d_model="
+            f"{recipe.d_model}, max_len={recipe.max_len}, batch_size={recipe.batch_size}, "
+            f"vocab_size={recipe.vocab_size}, train/val documents {recipe.n_train_docs}/{recipe.n_val_docs}),"
+            f" more than this machine's {available / 2**30:,.1f} GiB of memory; choose smaller sizes")
 
 
 def config_class(model):
@@ -335,11 +422,12 @@ def open_resumed_run(out, which):
     lock = RunLock(out).acquire()
     try:
         try:
-            saved = json.loads((out / RECIPE_FILE).read_text(encoding="utf-8"))
+            saved = json.loads(read_text(out / RECIPE_FILE, max_bytes=1024 * 1024, what=RECIPE_FILE))
             if not isinstance(saved, dict):
                 raise ValueError(f"a JSON {type(saved).__name__}, expected an object")
             saved = Recipe.from_dict(saved)
-        except (ValueError, TypeError, RecursionError) as e:
+            saved.resolved()                # types, ranges and the memory the run needs
+        except (ValueError, TypeError, RecursionError, OSError) as e:
             raise ValueError(f"--resume: {out / RECIPE_FILE} is damaged ({e}); start a new run with --force") \
                 from None
         removed = remove_stale_temporaries(out)

@@ -31,7 +31,14 @@ class RunLock:
 
     def acquire(self):
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:       # O_NOFOLLOW: a lock "file" that is a link elsewhere must not be truncated
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+            except (IsADirectoryError, OSError) as e:
+                if not (isinstance(e, IsADirectoryError) or os.path.islink(self.path)):
+                    raise
+                what = "a symbolic link" if os.path.islink(self.path) else "a folder"
+                raise FileExistsError(f"--out: {self.path} is {what}, not tinyllm's lock file; refusing "
+                                      f"to write through it (remove it if no tinyllm run is there)") from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -193,6 +193,10 @@ class Trainer:
         if real is None:
             raise FileNotFoundError(f"resume: no checkpoint found at {folder}")
         state, arrays = load_checkpoint_state(real)
+        kind = state.get("model_class", type(self.model).__name__)
+        if kind != type(self.model).__name__:
+            raise CheckpointError(f"checkpoint: {real} holds a {kind!r} checkpoint, this run trains a "
+                                  f"{type(self.model).__name__}"[:300])
         try:
             loaded = type(self.model).from_pretrained(str(real), dtype=np.dtype(state["dtype"]))
         except (ValueError, TypeError, KeyError, OSError) as e:
