@@ -45,7 +45,7 @@ GRIDS = {
         (PET_EXTRAS, [16])]),
     "tw-sentiment__tinyworld-gpt-256": ("tw-sentiment", "tinyworld-gpt-256", [(GPT_METHODS, [0, 4, 16, 64, 256])]),
     "tw-topic__tinyworld-bert-256": ("tw-topic", "tinyworld-bert-256",
-                                     [(["zero-shot", "zero-shot-cal", "head", "pet"], [0, 4, 16, 256])]),
+                                     [(["zero-shot", "zero-shot-cal", "head", "pet"], [0, 4, 16, 64])]),   # 206 sports items: K <= 206
 }
 
 
