@@ -96,8 +96,8 @@ def summary_lines(data):
     return "\n".join([
         f"Measured by `python scripts/scaling_results.py` ({len(data['rows'])} runs: {g['n_layer']}-layer GPTs of "
         f"width {', '.join(map(str, g['sizes']))} x {', '.join(f'{t // 1000}k' for t in g['tokens'])} training "
-        f"tokens x {len(g['seeds'])} seeds on TinyWorld, {data['wall_seconds'] / 60:.1f} min wall, "
-        f"{data['cpu_seconds'] / 60:.1f} min CPU on one thread; "
+        f"tokens x {len(g['seeds'])} seeds on TinyWorld, {data['cpu_seconds'] / 60:.1f} min of one CPU thread, "
+        f"{data['wall_seconds'] / 60:.0f} min wall on a shared machine; "
         f"chapter 08):", "",
         f"- **Scaling law**: L(N, D) − floor = A/N^α + B/D^β with α = {fit['alpha']:.2f} ± {b['alpha']['std']:.2f}, "
         f"β = {fit['beta']:.2f} ± {b['beta']['std']:.2f} (bootstrap over runs; N = non-embedding parameters, "
@@ -144,6 +144,8 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="the chapter's slice only; prints, writes nothing")
     p.add_argument("--readme-only", action="store_true", help="regenerate the README lines from the JSON")
     p.add_argument("--out", type=pathlib.Path, default=RESULTS)
+    p.add_argument("--resume", action="store_true",
+                   help="reuse the runs already in OUT's .partial.jsonl (each finished run is appended there)")
     args = p.parse_args(argv)
     if args.readme_only:
         write_readme(json.loads(RESULTS.read_text()))
@@ -158,7 +160,20 @@ def main(argv=None):
     G = scaling.GRID
     tok = scaling.tokenizer()
     val = scaling.validation_set(n_docs=G["val_docs"], tok=tok)
-    rows = scaling.run_grid(G["sizes"], G["tokens"], G["seeds"], n_layer=G["n_layer"], val=val, tok=tok, log=log)
+    partial = args.out.with_name(args.out.stem + ".partial.jsonl")
+    done = [json.loads(line) for line in partial.read_text().splitlines()] if args.resume and partial.exists() else []
+    if done:
+        print(f"resuming: {len(done)} runs read from {partial}", flush=True)
+    elif partial.exists():
+        partial.unlink()
+
+    def keep(row):
+        log(row)
+        with open(partial, "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+    rows = scaling.run_grid(G["sizes"], G["tokens"], G["seeds"], n_layer=G["n_layer"], val=val, tok=tok,
+                            log=keep, done=done)
     grid_seconds = time.time() - t0
     N_max = max(r["N"] for r in rows)
     D_max = max(r["D"] for r in rows if r["seed"] == 0)
@@ -167,8 +182,11 @@ def main(argv=None):
     pr = a["prediction"]
     print(f"fit {a['fit']}\npredicted reducible loss at N={N_check:,}: {pr['reducible']:.4f} "
           f"[{pr['low']:.4f}, {pr['high']:.4f}]", flush=True)
-    check = scaling.train_run(G["n_layer"], G["check_d_model"], max(G["tokens"]), 0, val=val, tok=tok)
-    log(check)
+    check_key = (G["n_layer"], G["check_d_model"], max(G["tokens"]), 0)
+    check = next((r for r in done if scaling.run_key(r) == check_key), None)
+    if check is None:
+        check = scaling.train_run(G["n_layer"], G["check_d_model"], max(G["tokens"]), 0, val=val, tok=tok)
+        keep(check)
     if check["N"] != N_check or check["D"] != D_max:
         raise RuntimeError(f"the 10x run has N={check['N']}, D={check['D']}; the prediction was made "
                            f"for N={N_check}, D={D_max}")
@@ -190,11 +208,15 @@ def main(argv=None):
                   "measured": check["reducible"], "miss_log": miss,
                   "miss_percent": 100 * (math.exp(miss) - 1), "miss_sigma": miss / pr["sigma_log"],
                   "within": abs(miss) <= pr["stated_error_log"], "row": check},
-        "grid_seconds": round(grid_seconds, 1), "wall_seconds": round(time.time() - t0, 1),
-        "cpu_seconds": round(time.process_time(), 1),
+        # a resumed run adds the wall and CPU time its reused runs took when they ran
+        "grid_seconds": round(grid_seconds + sum(r["seconds"] for r in done), 1),
+        "wall_seconds": round(time.time() - t0 + sum(r["seconds"] for r in done), 1),
+        "cpu_seconds": round(time.process_time() + sum(r["cpu_seconds"] for r in done), 1),
+        "resumed_runs": len(done),
         "machine": machine(),
     }
     write_json(data, args.out)
+    partial.unlink()
     print(summary_lines(data))
     if args.out == RESULTS:
         try:

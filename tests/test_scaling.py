@@ -111,3 +111,13 @@ def test_a_tiny_run_is_deterministic_and_consistent():
     assert r["N"] == scaling.count_non_embedding_params(1, 16)
     other = scaling.train_run(1, 16, 600, seed=1, val=val, tok=tok)
     assert other["val_loss"] != r["val_loss"]
+
+
+def test_run_grid_reuses_finished_runs():
+    fake = {"n_layer": 1, "d_model": 16, "n_tokens": 300, "seed": 0, "reducible": 1.0, "marker": True}
+    tok = scaling.tokenizer()
+    val = scaling.validation_set(n_docs=10, seed=7, tok=tok)
+    logged = []
+    rows = scaling.run_grid([16], [300, 600], (0,), n_layer=1, val=val, tok=tok, log=logged.append, done=[fake])
+    assert rows[0] is fake and len(logged) == 1 and logged[0] is rows[1]
+    assert scaling.run_key(rows[1]) == (1, 16, 600, 0)

@@ -220,16 +220,30 @@ def train_run(n_layer, d_model, n_tokens, seed=0, *, val=None, docs=None, tok=No
     return (row, model) if return_model else row
 
 
-def run_grid(sizes, token_amounts, seeds=(0,), *, n_layer=2, val=None, tok=None, log=None, **kwargs):
+def run_key(row):
+    """What identifies a run of the grid: (n_layer, d_model, n_tokens, seed)."""
+    return (row["n_layer"], row["d_model"], row["n_tokens"], row["seed"])
+
+
+def run_grid(sizes, token_amounts, seeds=(0,), *, n_layer=2, val=None, tok=None, log=None, done=(), **kwargs):
     """``train_run`` for every width in ``sizes`` x every amount in ``token_amounts`` x every seed;
-    returns the list of rows (documents drawn once per seed). ``log(row)`` is called after each."""
+    returns the list of rows (documents drawn once per seed). ``log(row)`` is called after each new
+    run. ``done``: rows of earlier runs (a resumed grid), reused for their ``run_key`` instead of
+    training again (a run is deterministic, so the row would be the same)."""
     tok = tok or tokenizer()
     val = val if val is not None else validation_set(tok=tok)
+    done = {run_key(r): r for r in done}
     rows = []
     for seed in seeds:
-        docs = train_documents(int(max(token_amounts)), seed, tok)
+        docs = None
         for d_model in sizes:
             for n_tokens in token_amounts:
+                key = (int(n_layer), int(d_model), int(n_tokens), int(seed))
+                if key in done:
+                    rows.append(done[key])
+                    continue
+                if docs is None:
+                    docs = train_documents(int(max(token_amounts)), seed, tok)
                 rows.append(train_run(n_layer, int(d_model), int(n_tokens), seed, val=val, docs=docs,
                                       tok=tok, **kwargs))
                 if log is not None:
