@@ -42,6 +42,7 @@ CONTEXT = 48            # the model's max_len: a framed TinyWorld document has a
 HEAD_DIM = 16           # one attention head per 16 model dimensions (at least one head)
 BATCH_DOCS = 8          # documents per training step (about 215 target tokens)
 PARAM_NAMES = ("A", "alpha", "B", "beta")
+MIN_SPAN = 1.5          # the largest N (and D) of a fit must be at least 1.5x the smallest
 
 
 # ----------------------------------------------------------------------------- counting
@@ -292,6 +293,10 @@ def _check_points(N, D, L):
     if len(np.unique(N)) < 2 or len(np.unique(D)) < 2:
         raise ValueError(f"need at least 2 distinct N and 2 distinct D to separate the two terms, "
                          f"got {len(np.unique(N))} and {len(np.unique(D))}")
+    for name, a in (("N", N), ("D", D)):
+        if a.max() / a.min() < MIN_SPAN:
+            raise ValueError(f"{name} spans only a factor {a.max() / a.min():.4g} (< {MIN_SPAN}): its "
+                             f"exponent cannot be told from a constant")
     return N, D, L
 
 
@@ -341,8 +346,8 @@ def fit_power_law(N, D, L, exponents=(0.1, 0.25, 0.5, 1.0, 2.0)):
     """Fit L = A / N^alpha + B / D^beta (L: the reducible loss, floor already subtracted) by least
     squares on the logs, sum_i (log(A N_i^-alpha + B D_i^-beta) - log L_i)^2.
 
-    N, D, L: (n,) positive, n > 4, with at least 2 distinct N and 2 distinct D (ValueError
-    otherwise). N and D are scaled by their geometric means inside the fit (well-conditioned
+    N, D, L: (n,) positive, n > 4, with at least 2 distinct N and 2 distinct D, each spanning a
+    factor of at least ``MIN_SPAN`` (ValueError otherwise). N and D are scaled by their geometric means inside the fit (well-conditioned
     numbers); every pair of starting exponents in ``exponents`` x ``exponents`` gets A and B from a
     linear least squares on relative errors, then ``_levenberg_marquardt``; the lowest cost wins.
     Exponents at or below 0 are not used as starts. Returns {"A", "alpha", "B", "beta", "N_c", "D_c" (Kaplan's form (N_c/N)^alpha + (D_c/D)^beta),
@@ -365,8 +370,12 @@ def fit_power_law(N, D, L, exponents=(0.1, 0.25, 0.5, 1.0, 2.0)):
     if best is None:
         raise ValueError("the power-law fit did not converge from any start")
     (a, alpha, b, beta), cost = best
-    A = math.exp(a + alpha * math.log(N0))           # A' (N/N0)^-alpha = A N^-alpha
-    B = math.exp(b + beta * math.log(D0))
+    try:
+        A = math.exp(a + alpha * math.log(N0))       # A' (N/N0)^-alpha = A N^-alpha
+        B = math.exp(b + beta * math.log(D0))
+    except OverflowError:
+        raise ValueError(f"the power-law fit diverged (alpha = {alpha:.3g}, beta = {beta:.3g}): the points "
+                         f"do not determine both terms") from None
     return {"A": A, "alpha": float(alpha), "B": B, "beta": float(beta),
             "N_c": _critical(A, alpha), "D_c": _critical(B, beta),
             "rmse_log": math.sqrt(cost / len(L)), "n": int(len(L))}
@@ -392,7 +401,8 @@ def predict(fit, N, D):
 
 def bootstrap_fit(N, D, L, n_boot=200, seed=0, exponents=(0.2, 0.5, 1.0)):
     """The fit on ``n_boot`` resamples of the points (drawn with replacement, n of n; a resample
-    with fewer than 2 distinct N or D or 4 distinct points is drawn again). Each refit starts from
+    with fewer than 2 distinct N or D, 4 or fewer distinct points, or that ``fit_power_law``
+    refuses, is drawn again). Each refit starts from
     ``exponents`` x ``exponents`` and from the full data's exponents. Returns a list of fit dicts,
     the spread of which is the fit's uncertainty."""
     N, D, L = _check_points(N, D, L)
@@ -404,7 +414,10 @@ def bootstrap_fit(N, D, L, n_boot=200, seed=0, exponents=(0.2, 0.5, 1.0)):
         i = rng.integers(0, len(L), len(L))                                # (n,)
         if len(np.unique(N[i])) < 2 or len(np.unique(D[i])) < 2 or len(np.unique(i)) <= len(PARAM_NAMES):
             continue
-        fits.append(fit_power_law(N[i], D[i], L[i], exponents))
+        try:
+            fits.append(fit_power_law(N[i], D[i], L[i], exponents))
+        except ValueError:                         # a resample whose N or D barely vary: draw again
+            continue
     return fits
 
 
