@@ -121,6 +121,7 @@ def summary_lines(data):
 
 
 def write_readme(data):
+    """Replace the README's block between the scaling markers with ``summary_lines(data)``."""
     text = README.read_text()
     if START not in text or END not in text:
         raise SystemExit(f"README.md: the markers {START} / {END} are missing")
@@ -130,6 +131,7 @@ def write_readme(data):
 
 
 def write_json(data, path):
+    """Write ``data`` to ``path`` atomically (a temporary file, then a rename)."""
     path.parent.mkdir(exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=1) + "\n")
@@ -137,12 +139,14 @@ def write_json(data, path):
 
 
 def log(row):
+    """Print one run's row on one line."""
     print(f"L={row['n_layer']} d={row['d_model']:3d} N={row['N']:9,d} D={row['D']:7,d} seed={row['seed']} "
           f"steps={row['steps']:4d} val={row['val_loss']:.4f} reducible={row['reducible']:.4f} "
           f"({row['seconds']:.0f} s, {row['cpu_seconds']:.0f} s CPU)", flush=True)
 
 
 def main(argv=None):
+    """Run the grid and the 10x check (or --quick, or --readme-only); see the module docstring."""
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(var, "1")
     sys.path.insert(0, str(REPO))

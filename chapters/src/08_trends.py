@@ -331,21 +331,24 @@ print(f"our context of {scaling.CONTEXT} tokens would hold {scaling.CONTEXT / vi
 # %% [markdown]
 # ### Alignment: a model says what its data says
 #
-# Chapter 3d trained a model on a corpus where 12 of 16 women are nurses and no man is, then asked
-# for the job of people whose job it never saw (`results/strengths.json`):
+# Chapter 3d trained two models on corpora that differ only in who is a nurse, then asked both
+# for the job of 8 people (4 women, 4 men) whose job neither corpus ever states
+# (`results/strengths.json`):
 
 # %%
 bias = json.loads((REPO / "results" / "strengths.json").read_text())["bias"]
-for g in ("women", "men"):
-    print(f"held-out {g}: the model answers 'nurse' for {bias['held_out_answers_nurse'][g]:.0%}, "
-          f"P(nurse | a job) = {bias['held_out_p_nurse'][g]:.2f}")
-print(f"in its corpus: {bias['nurses']['women']} women and {bias['nurses']['men']} men are nurses")
+for world in ("skewed", "control"):
+    b_ = bias[world]
+    print(f"{world:8s} corpus (nurses: {b_['nurses']['women']} women, {b_['nurses']['men']} men): "
+          + ", ".join(f"held-out {g} answered 'nurse' {b_['held_out_answers_nurse'][g]:.0%}" for g in ("women", "men")))
 
 # %% [markdown]
-# It does not know these people's jobs, yet it answers — with the corpus's most common job, for
-# women and men alike, instead of saying it does not know. Making a model state its uncertainty,
-# refuse, or follow an instruction rather than continue a text is what alignment (instruction
-# tuning, RLHF) adds after pre-training; none of it comes from the scaling law.
+# The model does not know these people's jobs, yet it answers, and its answer is its corpus's
+# association: the skewed corpus makes unknown women nurses, and (nurse being by far its commonest
+# job) some unknown men too, where the control corpus makes no one a nurse. Nothing in pre-training makes a model say
+# that it does not know, or keep an association it learned from the data out of an answer;
+# instruction tuning and RLHF, the alignment §8 calls for, are added afterwards for that, and a
+# scaling law says nothing about them.
 
 # %% [markdown]
 # ### The cost of the whole thing
