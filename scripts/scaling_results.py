@@ -183,6 +183,7 @@ def main(argv=None):
         partial.unlink()
 
     def keep(row):
+        """Log a finished run and append it to the partial file (what --resume reads)."""
         log(row)
         with open(partial, "a") as f:
             f.write(json.dumps(row) + "\n")
