@@ -35,7 +35,7 @@ import tinyllm
 from tinyllm.prompt import grid, report, tasks
 from tinyllm.prompt import methods as M
 
-RESULTS = Path("..") / "results" if Path("..", "results", "grid").exists() else Path("results")
+RESULTS = Path(tinyllm.__file__).resolve().parent.parent / "results"    # the repository's committed results
 GRIDS = {p.stem: grid.load_rows(p) for p in sorted((RESULTS / "grid").glob("*.json"))}
 print("committed grids:", {name: len(rows) for name, rows in GRIDS.items()})
 

@@ -305,14 +305,15 @@ def few_shot(dataset, k, seed):
     """``k`` examples per class drawn from ``dataset`` without replacement (balanced), in a shuffled
     order; the same (dataset, k, seed) always gives the same examples. For a task without classes
     (generation) or with one example per answer (cloze), ``k`` examples in all."""
-    return dataset.subset(_few_shot_indices(dataset, k, seed))
+    indices = _few_shot_indices(dataset, k, seed)          # checks dataset and k first
+    return dataset.subset(indices)
 
 
 def dev_set(dataset, k, seed):
     """A "true few-shot" development set (Perez et al. 2021): another ``k`` examples per class of
     ``dataset``, none of them among ``few_shot(dataset, k, seed)``'s, so that a hyper-parameter can
     be chosen with no more labelled data than a K-shot user has (K to train, K to compare on)."""
-    taken = set(_few_shot_indices(dataset, k, seed).tolist())
+    taken = set(_few_shot_indices(dataset, k, seed).tolist())   # checks dataset and k first
     rng = np.random.default_rng([int(seed), 1])
     if dataset.kind != "classification":
         pool = np.array([i for i in range(len(dataset)) if i not in taken])
