@@ -143,9 +143,11 @@ def plot(rows, path=None, ax=None):
         ks = sorted(k for k in by_k if k > 0)
         mu = [100 * by_k[k]["mean"] for k in ks]
         sd = [100 * (by_k[k]["std"] if by_k[k]["n"] > 1 else 0) for k in ks]
-        line, = ax.plot(ks, mu, marker="o", ms=3, label=m)
+        colour = plt.cm.tab20(len(ax.get_lines()) % 20)              # more methods than tab10 has colours
+        line, = ax.plot(ks, mu, marker="o", ms=3, label=m, color=colour)
         ax.fill_between(ks, [a - b for a, b in zip(mu, sd)], [a + b for a, b in zip(mu, sd)], alpha=0.15,
                         color=line.get_color())
+    ax.set_ylim(top=min(ax.get_ylim()[1], 102))                  # ±1 std shading can pass 100 %
     ax.set_xscale("log", base=2)
     ax.set_xlabel("K labelled examples per class")
     ax.set_ylabel("test accuracy (%)")
