@@ -15,6 +15,8 @@ import sys
 import time
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "scripts"))
+from _readme import replace_block  # noqa: E402
 RESULTS = REPO / "results" / "apps.json"
 README = REPO / "README.md"
 START, END = "<!-- apps-table:start -->", "<!-- apps-table:end -->"
@@ -73,12 +75,7 @@ def table(data):
 
 
 def write_readme(data):
-    text = README.read_text()
-    if START not in text or END not in text:
-        raise SystemExit(f"README.md: the markers {START} / {END} are missing")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    README.write_text(f"{head}{START}\n{table(data)}\n{END}{tail}")
+    replace_block(README, START, END, table(data))
 
 
 def main(argv=None):

@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "scripts"))
+from _readme import replace_block  # noqa: E402
 RESULTS = REPO / "results" / "grid"
 README = REPO / "README.md"
 START, END = "<!-- prompt-grid:begin -->", "<!-- prompt-grid:end -->"
@@ -68,14 +70,9 @@ def load_grids():
 
 
 def write_readme(grids):
-    text = README.read_text()
-    if START not in text or END not in text:
-        raise SystemExit(f"README.md: the markers {START} / {END} are missing")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
     from tinyllm.prompt.report import readme_block
 
-    README.write_text(f"{head}{START}\n{readme_block(grids)}\n{END}{tail}")
+    replace_block(README, START, END, readme_block(grids))
 
 
 def main(argv=None):

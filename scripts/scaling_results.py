@@ -26,6 +26,8 @@ import sys
 import time
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "scripts"))
+from _readme import replace_block  # noqa: E402
 RESULTS = REPO / "results" / "scaling.json"
 README = REPO / "README.md"
 START, END = "<!-- scaling:start -->", "<!-- scaling:end -->"
@@ -122,12 +124,7 @@ def summary_lines(data):
 
 def write_readme(data):
     """Replace the README's block between the scaling markers with ``summary_lines(data)``."""
-    text = README.read_text()
-    if START not in text or END not in text:
-        raise SystemExit(f"README.md: the markers {START} / {END} are missing")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    README.write_text(f"{head}{START}\n{summary_lines(data)}\n{END}{tail}")
+    replace_block(README, START, END, summary_lines(data))
 
 
 def write_json(data, path):

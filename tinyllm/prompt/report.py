@@ -59,7 +59,9 @@ def predictions(rows):
     out = []
 
     def add(claim, ok, evidence):
-        out.append((claim, "not measured" if ok is None else ("held" if ok else "did not hold"), evidence))
+        """ok: True / False / None (not measured), or a verdict of its own ("partly held")."""
+        verdict = ok if isinstance(ok, str) else "not measured" if ok is None else ("held" if ok else "did not hold")
+        out.append((claim, verdict, evidence))
 
     ks = sorted(k for k in s.get("pet", {}) if k > 0)
     baselines = [m for m in ("head", "finetune") if m in s]
@@ -71,11 +73,11 @@ def predictions(rows):
         closes = gaps[ks[-1]] < max(gaps[k] for k in small)
         ok = all(gaps[k] > 0 for k in small) and closes
         partly = any(gaps[k] > 0 for k in small) and closes
-        out.append(("PET beats fine-tuning (E2.1: the better of head-only and full) at small K, and the gap "
-                    "closes as K grows (Schick & Schütze; Le Scao & Rush)",
-                    "held" if ok else ("partly held" if partly else "did not hold"),
-                    "; ".join(f"K={k}: " + ", ".join(f"{mean(s, 'pet', k) - mean(s, m, k):+.1f} vs {m}" for m in baselines)
-                              for k in ks) + " (points)"))
+        add("PET beats fine-tuning (E2.1: the better of head-only and full) at small K, and the gap "
+            "closes as K grows (Schick & Schütze; Le Scao & Rush)",
+            True if ok else ("partly held" if partly else False),
+            "; ".join(f"K={k}: " + ", ".join(f"{mean(s, 'pet', k) - mean(s, m, k):+.1f} vs {m}" for m in baselines)
+                      for k in ks) + " (points)")
     if "pet-control" in s and "pet" in s:
         ks_c = [k for k in ks if k in s["pet-control"] and k <= 16]
         d_pet = [mean(s, "pet", k) - mean(s, "pet-control", k) for k in ks_c]

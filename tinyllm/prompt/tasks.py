@@ -314,22 +314,8 @@ def dev_set(dataset, k, seed):
     ``dataset``, none of them among ``few_shot(dataset, k, seed)``'s, so that a hyper-parameter can
     be chosen with no more labelled data than a K-shot user has (K to train, K to compare on)."""
     taken = set(_few_shot_indices(dataset, k, seed).tolist())   # checks dataset and k first
-    rng = np.random.default_rng([int(seed), 1])
-    if dataset.kind != "classification":
-        pool = np.array([i for i in range(len(dataset)) if i not in taken])
-        if len(pool) < k:
-            raise ValueError(f"k: {k} development examples asked besides the {k} training ones, but "
-                             f"{dataset.name} has only {len(dataset)}")
-        return dataset.subset(rng.choice(pool, size=k, replace=False))
-    chosen = []
-    for c, cname in enumerate(dataset.label_names):
-        pool = np.array([i for i in np.flatnonzero(dataset.labels == c) if i not in taken])
-        if len(pool) < k:
-            raise ValueError(f"k: {k} development examples of class {cname!r} asked besides the {k} "
-                             f"training ones, but {dataset.name} has only {len(pool) + k}; load more (n=) or lower k")
-        chosen.append(rng.choice(pool, size=k, replace=False))
-    chosen = np.concatenate(chosen)
-    return dataset.subset(chosen[rng.permutation(len(chosen))])
+    return dataset.subset(_draw(dataset, k, np.random.default_rng([int(seed), 1]), taken,
+                                "development examples", f" besides the {k} training ones"))
 
 
 def _few_shot_indices(dataset, k, seed):
@@ -338,17 +324,24 @@ def _few_shot_indices(dataset, k, seed):
         raise TypeError(f"dataset: expected a tasks.Dataset, got {type(dataset).__name__}")
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k: expected an int >= 1 (examples per class), got {k!r}")
-    rng = np.random.default_rng(seed)
+    return _draw(dataset, k, np.random.default_rng(seed))
+
+
+def _draw(dataset, k, rng, taken=frozenset(), what="examples", besides=""):
+    """``k`` indices per class (classification) or ``k`` in all, none in ``taken``, drawn without
+    replacement with ``rng`` and shuffled (classification)."""
     if dataset.kind != "classification":
-        if k > len(dataset):
-            raise ValueError(f"k: {k} examples asked, but {dataset.name} has only {len(dataset)}")
-        return rng.choice(len(dataset), size=k, replace=False)
+        pool = np.array([i for i in range(len(dataset)) if i not in taken])
+        if len(pool) < k:
+            raise ValueError(f"k: {k} {what} asked{besides}, but {dataset.name} has only {len(dataset)}")
+        return rng.choice(pool, size=k, replace=False) if taken else rng.choice(len(dataset), size=k, replace=False)
     chosen = []
     for c, cname in enumerate(dataset.label_names):
         pool = np.flatnonzero(dataset.labels == c)
+        pool = np.array([i for i in pool if i not in taken]) if taken else pool
         if len(pool) < k:
-            raise ValueError(f"k: {k} examples of class {cname!r} asked, but {dataset.name} has only "
-                             f"{len(pool)}; load more (n=) or lower k")
+            raise ValueError(f"k: {k} {what} of class {cname!r} asked{besides}, but {dataset.name} has only "
+                             f"{len(pool) + (k if taken else 0)}; load more (n=) or lower k")
         chosen.append(rng.choice(pool, size=k, replace=False))
     chosen = np.concatenate(chosen)
     return chosen[rng.permutation(len(chosen))]
