@@ -204,3 +204,10 @@ def test_cli_quick_grid_fixes_methods_ks_and_seeds(model_folder, tmp_path):
     assert code == 2 and "--quick" in err and "--ks" in err
     code, text, err = run_cli(["prompt", "--quick", "--task", "tw-sentiment", "--model", str(model_folder)])
     assert code == 2 and "grid" in err
+
+
+def test_grid_with_no_applicable_method_is_a_clear_error():
+    from tinyllm.prompt.grid import run_grid
+
+    with pytest.raises(ValueError, match="no method.*applies.*causal LM"):
+        run_grid("tw-sentiment", "tiny", ["icl", "icl-cal"], [1], [1], n_test=4, model=tiny("bert"), tokenizer=TOK)

@@ -74,6 +74,9 @@ def run_grid(task, model_name, methods, ks, seeds=SEEDS, out=None, n_test=500, m
     kind = M.model_kind(model)
     for m in methods:
         M.applies(m, kind)                                         # unknown names fail before any run
+    if not any(M.applies(m, kind)[0] for m in methods):
+        raise ValueError(f"no method of {list(methods)} applies to {model_name} (a {kind.upper()}): "
+                         + "; ".join(f"{m}: {M.applies(m, kind)[1]}" for m in methods))
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValueError("seeds must hold at least one seed")
