@@ -1,6 +1,7 @@
 """The model zoo: train once on first use, cache under TINYLLM_HOME, load afterwards."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -81,3 +82,77 @@ def test_a_build_is_the_same_bits_whatever_the_callers_thread_count(tmp_path, mo
     norms = [json.loads((tmp_path / h / "models" / "tinyworld-gpt" / "metrics.json").read_text())["history"][-1]["grad_norm"]
              for h in "ab"]
     assert norms[0] == norms[1]
+
+
+# ------------------------------------------------------------------ the shipped weights
+
+def test_every_zoo_model_ships_its_weights_and_results_were_computed_on_them():
+    """Each recipe in RECIPES has shipped weights that match it (a changed recipe without re-shipping
+    fails here), and the prompt grids in results/ name those weights' fingerprints."""
+    import pathlib
+
+    manifest = json.loads((zoo.SHIPPED / "manifest.json").read_text())
+    assert sorted(manifest["models"]) == sorted(zoo.RECIPES)
+    for name in zoo.RECIPES:
+        assert zoo.shipped(name) is not None, name
+    grids = pathlib.Path(__file__).resolve().parent.parent / "results" / "grid"
+    for path in grids.glob("*.json"):
+        model = path.stem.split("__")[1]
+        rows = json.loads(path.read_text())["rows"]
+        assert {r["weights"] for r in rows} == {manifest["models"][model]["weights"]}, path.name
+
+
+def test_first_use_copies_the_shipped_weights_without_training(tmp_path, monkeypatch):
+    import io
+
+    from tinyllm.prompt.grid import weights_fingerprint
+
+    monkeypatch.setenv("TINYLLM_HOME", str(tmp_path))
+    monkeypatch.setattr(zoo, "build", lambda *a, **k: pytest.fail("shipped weights must not be retrained"))
+    stream = io.StringIO()
+    model, tok = zoo.pretrained("tinyworld-gpt", stream=stream)
+    assert "shipped with tinyllm" in stream.getvalue() and "retrain=True" in stream.getvalue()
+    manifest = json.loads((zoo.SHIPPED / "manifest.json").read_text())
+    assert weights_fingerprint(model) == manifest["models"]["tinyworld-gpt"]["weights"]
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["tinyworld-gpt"]    # no temp folders
+    assert zoo.adopt("tinyworld-gpt", tmp_path / "models" / "tinyworld-gpt") is None      # the shipped win
+
+
+def test_damaged_shipped_weights_are_not_used(tmp_path, monkeypatch):
+    """A shipped file that is not the manifest's (one byte changed; a git-LFS pointer; a symlink) is
+    never loaded: the model is built from its recipe instead."""
+    shipped = tmp_path / "zoo_weights"
+    shutil.copytree(zoo.SHIPPED, shipped)
+    monkeypatch.setattr(zoo, "SHIPPED", shipped)
+    assert zoo.shipped("tinyworld-gpt") == shipped / "tinyworld-gpt"
+    weights = shipped / "tinyworld-gpt" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    assert zoo.shipped("tinyworld-gpt") is None
+    weights.unlink()
+    weights.symlink_to(zoo.SHIPPED.parent / "zoo_weights" / "tinyworld-gpt" / "model.safetensors")
+    assert zoo.shipped("tinyworld-gpt") is None
+    (shipped / "manifest.json").write_text("[1, 2")
+    assert zoo.shipped("tinyworld-bert") is None
+
+    monkeypatch.setenv("TINYLLM_HOME", str(tmp_path / "home"))
+    built = []
+    monkeypatch.setattr(zoo, "build", lambda name, progress=True: built.append(name))
+    with pytest.raises(ValueError):             # the stub built nothing: the cache is empty, said clearly
+        zoo.pretrained("tinyworld-gpt", progress=False)
+    assert built == ["tinyworld-gpt"]
+
+
+def test_retrain_trains_even_when_weights_are_shipped(tmp_path, monkeypatch):
+    monkeypatch.setenv("TINYLLM_HOME", str(tmp_path))
+    zoo.pretrained("tinyworld-gpt", progress=False)
+    built = []
+
+    def build(name, progress=True):
+        built.append(name)
+        shutil.copytree(zoo.SHIPPED / name, zoo.model_dir(name))
+
+    monkeypatch.setattr(zoo, "build", build)
+    zoo.pretrained("tinyworld-gpt", progress=False, retrain=True)
+    assert built == ["tinyworld-gpt"]

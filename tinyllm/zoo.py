@@ -5,10 +5,17 @@
     model, tokenizer = tinyllm.pretrained("tinyworld-gpt-256")  # context 256, packed: prompts with demonstrations
     model, tokenizer = tinyllm.pretrained("tinyworld-bert-256") # context 256, packed, 40% masking: a cloze model
 
-The first call runs a fixed recipe (``RECIPES``; a few minutes on a laptop CPU) and caches the
-result under ``$TINYLLM_HOME/models/NAME`` (default ``~/.cache/tinyllm``); later calls just load
-it. The build happens in a temporary folder that is renamed into place when it is complete, so an
-interrupted first call leaves nothing half-built behind.
+Each model is defined by a fixed recipe (``RECIPES``: the pre-training run of article section 3.2
+that makes it). tinyllm ships the weights those recipes produced (``tinyllm/zoo_weights/NAME``,
+about 2.3 MB each, listed with their checksums in ``zoo_weights/manifest.json``): they are the
+weights every committed result in ``results/`` was computed on, so those results rerun to the same
+numbers on any machine. The first call copies them into ``$TINYLLM_HOME/models/NAME`` (default
+``~/.cache/tinyllm``); later calls just load them from there.
+
+``pretrained(NAME, retrain=True)`` (or a recipe that no longer matches the shipped weights' own
+``recipe.json``) trains the model on this machine instead: a few minutes to a quarter of an hour on
+a laptop CPU. The build happens in a temporary folder that is renamed into place when it is
+complete, so an interrupted first call leaves nothing half-built behind.
 
 A build always runs with ``BUILD_THREADS`` BLAS and OpenMP threads, whatever the machine or the
 environment says: float32 sums split over a different number of threads round differently, and
@@ -18,6 +25,7 @@ seeds' worth of noise). With the count fixed, a zoo model is the same bits on ev
 the same code and CPU instruction set, so results computed on it (``results/``) can be rerun.
 """
 
+import hashlib
 import json
 import os
 import shutil
@@ -43,6 +51,11 @@ RECIPES = {
                                  batch_size=4, single_batch_size=32, steps=5000, n_train_docs=100000,
                                  mask_prob=0.4, seed=0),
 }
+
+
+SHIPPED = Path(__file__).resolve().parent / "zoo_weights"   # the weights shipped with tinyllm
+SHIPPED_FILES = ("config.json", "model.safetensors", "tinyllm_tokenizer.json", "tokenizer.json",
+                 "tokenizer_config.json", RECIPE_FILE, "metrics.json")
 
 
 def model_dir(name):
@@ -92,19 +105,81 @@ def load_folder(folder, dtype=np.float32, stream=None):
     return model, tokenizer
 
 
-def pretrained(name, progress=True, retrain=False, stream=None):
-    """(model, tokenizer) of the zoo model ``name``, training and caching it on first use.
+def _same_recipe(stored, name):
+    """True when the recipe dict ``stored`` (a recipe.json) is exactly ``RECIPES[name]`` (the kernel
+    backend aside: it changes the speed, not the recipe)."""
+    wanted = RECIPES[name].resolved().to_dict()
+    return isinstance(stored, dict) and \
+        {k: v for k, v in stored.items() if k != "backend"} == {k: v for k, v in wanted.items() if k != "backend"}
 
-    ``progress`` says on ``stream`` (default stderr), before the one-time build starts, that it
-    will take minutes, and shows the training progress bar; ``retrain`` rebuilds the model even
-    when it is cached. A ``tinyllm demo`` run adopts its model into the cache (``adopt``), so after
-    the demo ``pretrained("tinyworld-gpt")`` loads at once.
+
+def shipped(name):
+    """The folder of the weights shipped with tinyllm for zoo model ``name`` when they were trained
+    by exactly ``RECIPES[name]`` and every file is the one the manifest names (sha256), else None."""
+    folder = SHIPPED / name
+    try:
+        manifest = json.loads((SHIPPED / "manifest.json").read_text(encoding="utf-8"))
+        entry = manifest["models"][name]
+        recipe = json.loads((folder / RECIPE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not _same_recipe(recipe, name):
+        return None
+    for file in SHIPPED_FILES:
+        path = folder / file
+        if path.is_symlink() or not path.is_file() or path.stat().st_size != entry["files"][file]["bytes"]:
+            return None
+        if _sha256(path) != entry["files"][file]["sha256"]:
+            return None
+    return folder
+
+
+def _sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def install_shipped(name):
+    """Copy the shipped weights of ``name`` into the cache (a temporary folder renamed into place).
+    Returns the cache folder, or None when tinyllm ships no usable weights for ``name``."""
+    source, final = shipped(name), model_dir(name)
+    if source is None:
+        return None
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".{name}.install-{os.getpid()}"
+    try:
+        tmp.mkdir()
+        for file in SHIPPED_FILES:
+            shutil.copyfile(source / file, tmp / file)
+        if not final.exists():                                   # else another process finished first
+            os.replace(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def pretrained(name, progress=True, retrain=False, stream=None):
+    """(model, tokenizer) of the zoo model ``name``: the shipped weights on first use, copied into
+    the cache, or, with ``retrain``, the model trained again on this machine by ``RECIPES[name]``.
+
+    ``progress`` says on ``stream`` (default stderr) which of the two happens, and before a build
+    that it will take minutes, and shows the training progress bar. A ``tinyllm demo`` run adopts
+    its model into the cache (``adopt``), so after the demo ``pretrained("tinyworld-gpt")`` loads it.
     """
     if name not in RECIPES:
         raise ValueError(f"name: unknown zoo model {name!r}; available: {sorted(RECIPES)}")
     final = model_dir(name)
     if retrain and final.exists():
         shutil.rmtree(final)
+    if not (final / "model.safetensors").exists() and not retrain and install_shipped(name) is not None:
+        if progress:
+            (stream or sys.stderr).write(
+                f"zoo: {name}: the weights shipped with tinyllm (trained by its recipe; the ones results/ "
+                f"was computed on) are now in {final}; pretrained({name!r}, retrain=True) trains it "
+                f"again on this machine\n")
     if not (final / "model.safetensors").exists():
         if progress:
             r = RECIPES[name].resolved()
@@ -122,18 +197,18 @@ def pretrained(name, progress=True, retrain=False, stream=None):
 def adopt(name, folder):
     """Copy the finished run in ``folder`` into the cache as zoo model ``name`` when it was trained
     with exactly ``RECIPES[name]`` (the demo's recipe is tinyworld-gpt's) and the cache has none.
-    Returns the cache folder, or None when nothing was adopted."""
+    Returns the cache folder, or None when nothing was adopted. Nothing is adopted while tinyllm
+    ships weights for ``name``: those are the zoo's (the ones ``results/`` was computed on), and a
+    run on another CPU instruction set ends with slightly different bits."""
     folder, final = Path(folder), model_dir(name)
-    if final.exists() or not (folder / "model.safetensors").exists():
+    if final.exists() or not (folder / "model.safetensors").exists() or shipped(name) is not None:
         return None
     try:
         recipe = json.loads((folder / RECIPE_FILE).read_text(encoding="utf-8"))
         status = json.loads((folder / "metrics.json").read_text(encoding="utf-8")).get("status")
     except (OSError, ValueError, AttributeError):
         return None
-    wanted = RECIPES[name].resolved().to_dict()
-    same = {k: v for k, v in recipe.items() if k != "backend"} == {k: v for k, v in wanted.items() if k != "backend"}
-    if not same or status != "completed":
+    if not _same_recipe(recipe, name) or status != "completed":
         return None
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.parent / f".{name}.adopt-{os.getpid()}"

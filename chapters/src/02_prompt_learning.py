@@ -28,7 +28,7 @@ from tinyllm.prompt import methods as M
 from tinyllm.prompt.finetune import classifier_for, finetune, predict_classifier
 from tinyllm.prompt.metrics import evaluate
 
-bert, tok = tinyllm.pretrained("tinyworld-bert-256")    # masked LM, context 256 (built once, then cached)
+bert, tok = tinyllm.pretrained("tinyworld-bert-256")    # masked LM, context 256 (shipped weights, copied into the cache on first use)
 gpt, gtok = tinyllm.pretrained("tinyworld-gpt-256")     # causal LM, context 256
 print(f"BERT: {bert.num_params():,} parameters; GPT: {gpt.num_params():,} parameters")
 
