@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from tinyllm import zoo  # noqa: E402
 from tinyllm.prompt.grid import weights_fingerprint  # noqa: E402
+from tinyllm.runtime import cpu_vectors  # noqa: E402
 
 
 def cpu_name():
@@ -70,6 +71,7 @@ def main(argv=None):
         manifest["models"][name] = {
             "weights": weights_fingerprint(model),
             "trained_on": cpu_name(),
+            "vectors": cpu_vectors(),
             "shipped_at_commit": commit or "unknown",
             "files": files,
         }

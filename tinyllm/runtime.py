@@ -130,3 +130,21 @@ def physical_memory():
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
         return None
+
+
+def cpu_vectors():
+    """The CPU's widest vector instructions, the ones the C kernels and BLAS are compiled for:
+    ``"AVX-512"``, ``"AVX2"``, ``"x86-64"`` (older) or the machine name (``"arm64"``, ...). Two
+    machines that differ here round float32 sums differently, so a training run (a zoo build, a
+    PET run of the prompt grid) ends with other bits; an inference-only number does not move."""
+    import platform
+
+    machine = platform.machine().lower()
+    if machine not in ("x86_64", "amd64"):
+        return machine
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return "x86-64"
+    return "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "x86-64"

@@ -68,6 +68,7 @@ for method, lr in hp["best"].items():
 
 # %%
 main = GRIDS["tw-sentiment__tinyworld-bert-256"]
+main_machine = json.loads((RESULTS / "grid" / "tw-sentiment__tinyworld-bert-256.json").read_text())["machine"]
 print(report.table(main))
 fig, ax = plt.subplots(figsize=(7.5, 4.5))
 report.plot(main, ax=ax)
@@ -130,15 +131,22 @@ diffs = []
 for r in quick:
     key = (r["method"], r["k"], r["seed"], r.get("template_index", 0))
     diffs.append(abs(r["accuracy"] - committed[key]))
+from tinyllm.runtime import cpu_vectors
+
 same_weights = quick[0]["weights"] == main[0]["weights"]
+same_vectors = cpu_vectors() == main_machine.get("vectors")
 print(f"\nthis machine's tinyworld-bert-256: weights {quick[0]['weights']}; the committed grid's: {main[0]['weights']}")
+print(f"this CPU's vector instructions: {cpu_vectors()}; the committed grid's machine: {main_machine.get('vectors')}")
 print(f"largest difference from the committed rows: {100 * max(diffs):.2f} points over {len(diffs)} runs")
-if same_weights:
-    assert max(diffs) <= 0.005          # same weights, one thread per run: the committed rows reproduce
+if same_weights and same_vectors:
+    assert max(diffs) <= 0.005          # same weights, same arithmetic, one thread per run: the rows reproduce
 
 # %% [markdown]
-# When the weights are the same bits, every row above reproduces the committed one. When they are
-# not, this machine built `tinyworld-bert-256` with a different CPU's arithmetic (the C kernels and
-# BLAS use the widest vectors the CPU has, and float32 sums taken in another order drift over
-# thousands of training steps): the model is another sample of the same recipe, and the differences
-# printed above measure how much the conclusions depend on that — which is itself worth knowing.
+# The zoo's weights ship with tinyllm (`tinyllm/zoo_weights/`), so on any machine the model above is
+# the same bits as the one the committed grid used. The zero-shot rows then reproduce exactly
+# everywhere. The rows that train (the head, PET, the soft prompt) reproduce exactly on a CPU with the
+# same vector instructions as the committed grid's machine; on another (AVX-512 against AVX2, ARM)
+# the C kernels and BLAS sum float32 numbers in another order, a few hundred training steps drift
+# apart, and a handful of the 500 test predictions can flip. The cell above asserts equality only
+# where it must hold, and elsewhere prints the differences: they measure how much a conclusion
+# depends on the last bits of the arithmetic, which is itself worth knowing.

@@ -139,7 +139,10 @@ def save_rows(rows, path):
     """Write {"machine": ..., "rows": rows} to `path` atomically (a temporary file, then a rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    doc = {"machine": {"python": platform.python_version(), "numpy": np.__version__, "cpus": os.cpu_count()},
+    from tinyllm.runtime import cpu_vectors
+
+    doc = {"machine": {"python": platform.python_version(), "numpy": np.__version__, "cpus": os.cpu_count(),
+                       "vectors": cpu_vectors()},
            "rows": rows}
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     tmp.write_text(json.dumps(doc, indent=1) + "\n")
