@@ -44,10 +44,19 @@ if _C is not None and not hasattr(_C, "layernorm_forward"):   # built before csr
     _C = None   # rebuild with: python setup.py build_ext --inplace
 
 
-# Weight gradients with fewer entries than this run on one BLAS thread (runtime.serial_blas): every
-# block matrix of d_model < 512; a tied output head (V x C) of 2^20 entries or more keeps all threads
-# (the M benchmark's 4096 x 256 head: 160-190 ms on two threads, 175-210 ms on one, on a busy machine).
-_SERIAL_DW_MIN_PARALLEL = 2 ** 20
+# Which weight gradients run on one BLAS thread (runtime.serial_blas), from OpenBLAS 0.3.31 with two
+# threads on a busy 2-core AVX2 machine (medians of 20, N = 4096 rows; see _serial_dW).
+_DW_PARALLEL_MIN = 2 ** 17      # fewer entries: one thread (S's 128 x 512: 8 ms either way)
+_DW_SQUARE_PARALLEL_MIN = 2 ** 20   # a square W below this: one thread (256 x 256: 9 ms vs 100 ms)
+
+
+def _serial_dW(W):
+    """True when dW = x^T dy should run on one BLAS thread: a small W, or a square one, for which
+    OpenBLAS's threaded path waited ~6 ms per 256-row block of the inner dimension (measured: 256 x
+    256, 384 x 384 and 512 x 512 took 100 ms on two threads, 9-30 ms on one; 1024 x 1024 no longer
+    did). Other shapes thread well (256 x 1024: 47 ms vs 57 ms; the M model's 4096 x 256 head:
+    160-190 ms vs 175-210 ms)."""
+    return W.size < _DW_PARALLEL_MIN or (W.shape[0] == W.shape[1] and W.size < _DW_SQUARE_PARALLEL_MIN)
 
 
 def enabled():
@@ -166,8 +175,7 @@ def linear_backward(dy, cache, need_dW=True):
     OpenBLAS (0.3.31) with 2 threads runs it several times slower when the result has fewer rows
     than columns (measured: (128 x 2048) @ (2048 x 384) took 54 ms of CPU, the transposed product
     2 ms), so dW is computed in the orientation whose result is tall, and transposed back; and
-    when W has fewer than _SERIAL_DW_MIN_PARALLEL entries it runs on one BLAS thread
-    (runtime.serial_blas). A W stored transposed (the tied head's E^T, E (C_out, C_in) C-contiguous)
+    a small or square W's runs on one BLAS thread (_serial_dW, runtime.serial_blas). A W stored transposed (the tied head's E^T, E (C_out, C_in) C-contiguous)
     gets dW in the same layout: dW^T = dy^T x, returned as its transposed view, no copy (and the
     model adds dW^T to E's gradient contiguously).
     """
@@ -179,7 +187,7 @@ def linear_backward(dy, cache, need_dW=True):
     if not need_dW:
         return dx, None, None
     x2 = x.reshape(-1, x.shape[-1])                           # (N, C_in)
-    with runtime.serial_blas() if W.size < _SERIAL_DW_MIN_PARALLEL else contextlib.nullcontext():
+    with runtime.serial_blas() if _serial_dW(W) else contextlib.nullcontext():
         if W.T.flags.c_contiguous and not W.flags.c_contiguous:
             dW = (dy2.T @ x2).T                               # (C_in, C_out), a view of (C_out, C_in)
         elif x2.shape[1] >= dy2.shape[1]:
