@@ -28,7 +28,9 @@ What it does, in order:
    tinyllm's page faults per step with and without keep_freed_memory.
 
 Results: benchmarks/train_results_t{threads}.json and a section of benchmarks/RESULTS.md, both
-written by this script, and the table in README.md between its bench_train:t{threads} markers. Absolute times
+written by this script, and the table in README.md between its bench_train:t{threads} markers.
+Another machine's numbers go to a JSON of their own, e.g.
+    python benchmarks/bench_train.py --configs S M --json benchmarks/train_results_avx2.json --only-json Absolute times
 depend on the machine's load; ratios of interleaved samples are what to read on a shared machine.
 """
 
@@ -62,6 +64,8 @@ def _parse(argv=None):
     p.add_argument("--results", default=str(ROOT / "benchmarks" / "RESULTS.md"))
     p.add_argument("--readme", default=str(ROOT / "README.md"))
     p.add_argument("--no-write", action="store_true", help="print only; write no file")
+    p.add_argument("--only-json", action="store_true",
+                   help="write --json only, not RESULTS.md or the README table (another machine's numbers)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory child processes")
     p.add_argument("--memory-child", nargs=3, metavar=("FRAMEWORK", "CONFIG", "KEEP"),
                    help=argparse.SUPPRESS)
@@ -221,6 +225,25 @@ def _busy_seconds():
         return None
     idle = fields[3] + (fields[4] if len(fields) > 4 else 0)    # idle + iowait
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_description():
+    """The CPU's model name and widest x86 vector extension, e.g. 'AMD EPYC 7B13 (AVX2)', from
+    /proc/cpuinfo (the kernels' tile sizes and vectorisation differ between AVX2 and AVX-512)."""
+    name, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and name in ("", platform.machine(), platform.processor()):
+                    name = value.strip()
+                elif key.strip() == "flags":
+                    flags = set(value.split())
+                    break
+    except OSError:
+        pass
+    simd = next((s for f, s in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("sse2", "SSE2")) if f in flags), None)
+    return f"{name} ({simd})" if simd else name
 
 
 def timed(fn):
@@ -383,7 +406,8 @@ def report(meta, results):
     lines = [f"Produced by `python benchmarks/bench_train.py --threads {meta['threads']} --rounds "
              f"{meta['rounds']}` on {meta['date']} (UTC); raw numbers in `benchmarks/{Path(ARGS.json).name}`.",
              "",
-             f"- Machine: {meta['machine']}; {meta['cpus']} CPUs; load average at start {meta['loadavg_start']}.",
+             f"- Machine: {meta['machine']}" + (f", {meta['cpu']}" if meta.get("cpu") else "")
+             + f"; {meta['cpus']} CPUs; load average at start {meta['loadavg_start']}.",
              f"- Software: {meta['software']}.",
              "- MFU: model FLOPs per second (median time) over the best rate of a float32 2048^3 "
              "numpy matmul timed once in every round ("
@@ -438,6 +462,7 @@ def main():
         "date": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), "threads": ARGS.threads,
         "rounds": ARGS.rounds, "cpus": os.cpu_count(), "loadavg_start": round(os.getloadavg()[0], 2),
         "machine": f"{platform.machine()} {platform.processor() or platform.system()}",
+        "cpu": cpu_description(),
         "software": f"Python {platform.python_version()}, numpy {np.__version__}, torch {torch.__version__}",
         "keep_freed_memory": KEEP_MEMORY,
         "policy": ", ".join(f"{k}={os.environ.get(k)}" for k in
@@ -457,6 +482,8 @@ def main():
     if ARGS.no_write:
         return
     Path(ARGS.json).write_text(json.dumps({"meta": meta, "results": results}, indent=1) + "\n")
+    if ARGS.only_json:
+        return
     tag = f"bench_train:t{ARGS.threads}"
     replace_between(ARGS.results, f"<!-- {tag}:begin -->", f"<!-- {tag}:end -->",
                     f"### {ARGS.threads} thread(s)\n\n" + text)

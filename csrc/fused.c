@@ -1,5 +1,5 @@
 /* The element-wise work of a training step, fused: LayerNorm (S4), GELU (S5), cross-entropy with
- * log-softmax (S1, S2), AdamW (S9), bias add and bias gradient. Type-generic: included by
+ * log-softmax (S1, S2), AdamW (S9), bias add and bias gradient, and the embedding's backward (S8). Type-generic: included by
  * kernels_f32.c and kernels_f64.c with REAL, FN, EXP, LOG, SQRT, TANH, ERF set; not compiled alone.
  *
  * Each kernel is the NumPy reference of tinyllm/ops (or tinyllm/train/optim.py) in one pass over
@@ -29,6 +29,15 @@ static int FN(thread_id)(void)
     return omp_get_thread_num();
 #else
     return 0;
+#endif
+}
+
+static int FN(team_size)(void)
+{
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
 #endif
 }
 
@@ -326,4 +335,31 @@ int FN(tl_bias_grad)(const REAL *dy, REAL *db, int64_t rows, int64_t C)
     }
     free(part);
     return 0;
+}
+
+/* ------------------------------------------------------------------ embedding backward (S8) */
+
+/* dW (V, C) = 0, then dW[ids[i]] += dy[i] for i = 0, 1, ..., n - 1: the gradient of a lookup, each
+ * row collecting the rows of dy (n, C) of every position that used it, in position order (the
+ * order of np.add.at in the reference, so the sums are the same). ids were checked (0 <= id < V)
+ * by the caller. Threads own ranges of rows of dW: each scans all ids and adds only its own. */
+void FN(tl_embedding_backward)(const int64_t *ids, const REAL *dy, REAL *dW, int64_t n, int64_t V,
+                               int64_t C)
+{
+#pragma omp parallel num_threads(FN(threads_for)(n * C + V * C))
+    {
+        const int64_t t = FN(thread_id)(), nt = FN(team_size)();
+        const int64_t v0 = V * t / nt, v1 = V * (t + 1) / nt;   /* this thread's rows of dW */
+        memset(dW + v0 * C, 0, (size_t)((v1 - v0) * C) * sizeof(REAL));
+        for (int64_t i = 0; i < n; i++) {
+            const int64_t v = ids[i];
+            if (v < v0 || v >= v1)
+                continue;
+            REAL *d = dW + v * C;           /* (C,) */
+            const REAL *g = dy + i * C;     /* (C,) */
+#pragma omp simd
+            for (int64_t c = 0; c < C; c++)
+                d[c] += g[c];
+        }
+    }
 }

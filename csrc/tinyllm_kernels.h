@@ -57,7 +57,7 @@ int tl_attention_backward_f64(const double *q, const double *k, const double *v,
 
 /* The element-wise work of a training step (csrc/fused.c): LayerNorm (S4), GELU (S5; approximate=1
  * is the tanh form, 0 the exact erf form), cross-entropy with log-softmax (S1, S2), AdamW (S9),
- * bias add and bias gradient. x, y, dy, dx (rows, C) or (n,); mean, rstd, lse (rows,); targets
+ * bias add and bias gradient, embedding backward (S8: dW (V, C) from ids (n,) and dy (n, C)). x, y, dy, dx (rows, C) or (n,); mean, rstd, lse (rows,); targets
  * int64 (rows,). dx may be dy, and the cross-entropy's dz may be z (in-place backward). */
 void tl_layernorm_forward_f32(const float *x, const float *gamma, const float *beta, float *y,
                               float *mean, float *rstd, int64_t rows, int64_t C, double eps);
@@ -75,6 +75,8 @@ void tl_adamw_step_f32(float *p, const float *g, float *m, float *v, int64_t n, 
                        int decoupled);
 void tl_bias_add_f32(float *y, const float *b, int64_t rows, int64_t C);
 int tl_bias_grad_f32(const float *dy, float *db, int64_t rows, int64_t C);
+void tl_embedding_backward_f32(const int64_t *ids, const float *dy, float *dW, int64_t n, int64_t V,
+                               int64_t C);
 
 void tl_layernorm_forward_f64(const double *x, const double *gamma, const double *beta, double *y,
                               double *mean, double *rstd, int64_t rows, int64_t C, double eps);
@@ -92,6 +94,8 @@ void tl_adamw_step_f64(double *p, const double *g, double *m, double *v, int64_t
                        int decoupled);
 void tl_bias_add_f64(double *y, const double *b, int64_t rows, int64_t C);
 int tl_bias_grad_f64(const double *dy, double *db, int64_t rows, int64_t C);
+void tl_embedding_backward_f64(const int64_t *ids, const double *dy, double *dW, int64_t n, int64_t V,
+                               int64_t C);
 
 /* 1 when the extension was compiled with OpenMP, else 0; and the thread count it would use. */
 int tl_has_openmp(void);

@@ -1,7 +1,7 @@
 """The fused C kernels (tinyllm.kernels.fused, csrc/fused.c) equal the NumPy reference (tinyllm.ops).
 
 Equations: S4 (LayerNorm), S5 (GELU, tanh and exact), S2 with S1 (cross-entropy over a
-log-softmax), S9 (Adam/AdamW), and the bias of E3.1. Tolerance, stated once: the largest difference
+log-softmax), S9 (Adam/AdamW), the bias of E3.1 and the embedding's backward (S8). Tolerance, stated once: the largest difference
 relative to the largest reference entry is at most 1e-12 in float64 and 1e-5 in float32 (the kernels
 sum rows in double and in another order, and use their own float32 exp). Sizes are odd on purpose
 (vector tails, rows that do not split evenly over threads).
@@ -100,6 +100,24 @@ def test_linear_equals_reference(dtype, with_bias):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("C_out", [29, 7])
+def test_linear_with_transposed_weight_equals_reference(dtype, C_out):
+    """W = E^T, a transposed view (the tied head): dW comes back in W's layout, equal values."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3, 13, 17)).astype(dtype)
+    E = rng.standard_normal((C_out, 17)).astype(dtype)
+    dy = rng.standard_normal((3, 13, C_out)).astype(dtype)
+
+    def run():
+        y, cache = fused.linear_forward(x, E.T)
+        return (y, *fused.linear_backward(dy, cache)[:2])
+    ref, got = _both(run)
+    for name, a, c in zip(("y", "dx", "dW"), got, ref):
+        _close(a, c, dtype, f"linear {name}")
+    assert got[2].T.flags.c_contiguous, "dW of a transposed W: expected W's layout"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("ignored", ["none", "some", "all"])
 @pytest.mark.parametrize("overwrite", [False, True])
 def test_cross_entropy_equals_reference(dtype, ignored, overwrite):
@@ -183,6 +201,22 @@ def test_model_gradients_through_the_fast_path(kind):
     errors = check_model(lambda: m.loss_and_grads(idx, targets), m.params, n_samples=4, seed=3)
     worst = max(errors, key=errors.get)
     assert errors[worst] < 1e-6, f"{worst}: relative error {errors[worst]:.2e}"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(3, 7), (64, 300), (0,)])
+def test_embedding_backward_equals_reference(dtype, shape):
+    """S8's scatter-add in C: ids repeat (V = 11), rows split over threads at (64, 300) x 67."""
+    rng = np.random.default_rng(5)
+    W = rng.standard_normal((11, 67)).astype(dtype)
+    ids = rng.integers(0, 11, shape)
+    dy = rng.standard_normal(shape + (67,)).astype(dtype)
+
+    def run():
+        _, cache = ops.embedding_forward(ids, W)
+        return fused.embedding_backward(dy, cache)
+    ref, got = _both(run)
+    _close(got, ref, dtype, "embedding dW")
 
 
 def test_empty_rows_give_zero_parameter_gradients():

@@ -65,6 +65,8 @@ cdef extern from "tinyllm_kernels.h" nogil:
                            double bc1, double bc2, int decoupled)
     void tl_bias_add_f32(float *y, const float *b, int64_t rows, int64_t C)
     int tl_bias_grad_f32(const float *dy, float *db, int64_t rows, int64_t C)
+    void tl_embedding_backward_f32(const int64_t *ids, const float *dy, float *dW, int64_t n,
+                                   int64_t V, int64_t C)
     void tl_layernorm_forward_f64(const double *x, const double *gamma, const double *beta, double *y,
                                   double *mean, double *rstd, int64_t rows, int64_t C, double eps)
     int tl_layernorm_backward_f64(const double *dy, const double *x, const double *mean, const double *rstd,
@@ -81,6 +83,8 @@ cdef extern from "tinyllm_kernels.h" nogil:
                            double bc1, double bc2, int decoupled)
     void tl_bias_add_f64(double *y, const double *b, int64_t rows, int64_t C)
     int tl_bias_grad_f64(const double *dy, double *db, int64_t rows, int64_t C)
+    void tl_embedding_backward_f64(const int64_t *ids, const double *dy, double *dW, int64_t n,
+                                   int64_t V, int64_t C)
     int tl_has_openmp()
     int tl_max_threads()
 
@@ -355,3 +359,15 @@ def bias_grad(const real[:, ::1] dy, real[::1] db):
         else:
             rc = tl_bias_grad_f64(&dy[0, 0], &db[0], rows, C)
     _raise_nomem(rc)
+
+
+def embedding_backward(const int64_t[::1] ids, const real[:, ::1] dy, real[:, ::1] dW):
+    """dW (V, C) = the rows of dy (n, C) summed by ids (n,), all in [0, V) (checked by the caller)."""
+    cdef int64_t n = dy.shape[0], V = dW.shape[0], C = dW.shape[1]
+    if V == 0 or C == 0:
+        return
+    with nogil:
+        if real is float:
+            tl_embedding_backward_f32(&ids[0] if n else NULL, &dy[0, 0] if n else NULL, &dW[0, 0], n, V, C)
+        else:
+            tl_embedding_backward_f64(&ids[0] if n else NULL, &dy[0, 0] if n else NULL, &dW[0, 0], n, V, C)

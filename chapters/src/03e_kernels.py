@@ -295,7 +295,8 @@ for name in cpu:
 #
 # The scores of a tile are stored transposed (keys down, queries across) so that the max, the exp
 # and the sums run along contiguous memory for 64 queries at once, which the compiler turns into
-# vector instructions; `gemm` keeps a 6 x 64 block of its result in registers. Here is the heart of
+# vector instructions; `gemm` keeps a 6 x 64 block of its result in registers (6 x 16 on a CPU
+# with AVX2 but no AVX-512: half as many registers, half as wide). Here is the heart of
 # the forward loop:
 
 # %%
@@ -431,6 +432,16 @@ start = src.index("void FN(tl_layernorm_forward)")
 print(src[start:src.index("/* In the forward pass this was y = gamma", start)])
 
 # %% [markdown]
+# **On AVX2.** The compiler vectorises these loops itself, `exp` included (`tl_expf` in
+# `csrc/kernels_f32.c` is a polynomial, no libm call). With AVX-512 it does so as written. On an
+# AVX2 CPU, which has no masked arithmetic, GCC gave up on every loop that calls `tl_expf`: its
+# clamps are float comparisons, and under GCC's default `-ftrapping-math` it may not evaluate both
+# sides of them. GELU, the cross-entropy and the softmaxes then ran one float at a time, 4–5×
+# slower (measured on a Zen 3), and tinyllm's step took 1.2× PyTorch's there. `setup.py` compiles
+# with `-fno-trapping-math -fno-math-errno`, which change no result (only whether floating-point
+# exception flags and `errno` are set).
+
+# %% [markdown]
 # ### Two effects outside the arithmetic: memory churn and thread fights
 #
 # **Memory churn.** NumPy gets each large temporary from the operating system (`mmap`) and gives it
@@ -468,8 +479,9 @@ for mode in ("keep", "default"):
 # These are read when the libraries load, so the CLI and the benchmarks call it before importing
 # NumPy; this notebook already imported NumPy, so we only print the policy it would add.
 # One more rule lives in `tinyllm.kernels.fused.linear_backward`: a weight gradient $x^\top dy$ (a
-# long inner dimension, a small result) runs on one BLAS thread (`runtime.serial_blas`), because
-# OpenBLAS's two-thread version of that product was measured 20–90× slower on a busy machine.
+# long inner dimension, a small result) runs on one BLAS thread (`runtime.serial_blas`) when $W$ is
+# small or square, because OpenBLAS's two-thread version of those products was measured 10–90×
+# slower on a busy machine; other shapes, such as the tied head's, keep both threads.
 
 # %%
 from tinyllm import runtime

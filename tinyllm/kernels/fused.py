@@ -11,6 +11,7 @@ Same signatures and the same results as the NumPy reference (tests/test_fused.py
     dx, dW, db = linear_backward(dy, cache, need_dW)
     loss, cache = cross_entropy_forward(logits, targets, ignore_index, overwrite_logits=False)  S2
     dlogits = cross_entropy_backward(dloss, cache)          written over the logits when allowed
+    dW = embedding_backward(dy, cache)                      S8   the cache of tinyllm.ops.embedding
 
 The C kernels run when the extension tinyllm._C is built and the selected attention backend is not
 "numpy": ``with tinyllm.kernels.use("numpy"):`` runs the whole model on the reference, which is how
@@ -28,6 +29,7 @@ import numpy as np
 
 import tinyllm.kernels as _kernels
 from tinyllm import runtime
+from tinyllm.ops import embedding as _embedding_ref
 from tinyllm.ops import gelu as _gelu_ref
 from tinyllm.ops import layernorm as _ln_ref
 from tinyllm.ops import linear as _linear_ref
@@ -42,9 +44,19 @@ if _C is not None and not hasattr(_C, "layernorm_forward"):   # built before csr
     _C = None   # rebuild with: python setup.py build_ext --inplace
 
 
-# Weight gradients with at most this many entries run on one BLAS thread (runtime.serial_blas): every
-# block matrix up to d_model = 512; the tied output head (V x C) keeps all threads.
-_SERIAL_DW_MAX = 2 ** 20
+# Which weight gradients run on one BLAS thread (runtime.serial_blas), from OpenBLAS 0.3.31 with two
+# threads on a busy 2-core AVX2 machine (medians of 20, N = 4096 rows; see _serial_dW).
+_DW_PARALLEL_MIN = 2 ** 17      # fewer entries: one thread (S's 128 x 512: 8 ms either way)
+_DW_SQUARE_PARALLEL_MIN = 2 ** 20   # a square W below this: one thread (256 x 256: 9 ms vs 100 ms)
+
+
+def _serial_dW(W):
+    """True when dW = x^T dy should run on one BLAS thread: a small W, or a square one, for which
+    OpenBLAS's threaded path waited ~6 ms per 256-row block of the inner dimension (measured: 256 x
+    256, 384 x 384 and 512 x 512 took 100 ms on two threads, 9-30 ms on one; 1024 x 1024 no longer
+    did). Other shapes thread well (256 x 1024: 47 ms vs 57 ms; the M model's 4096 x 256 head:
+    160-190 ms vs 175-210 ms)."""
+    return W.size < _DW_PARALLEL_MIN or (W.shape[0] == W.shape[1] and W.size < _DW_SQUARE_PARALLEL_MIN)
 
 
 def enabled():
@@ -163,7 +175,9 @@ def linear_backward(dy, cache, need_dW=True):
     OpenBLAS (0.3.31) with 2 threads runs it several times slower when the result has fewer rows
     than columns (measured: (128 x 2048) @ (2048 x 384) took 54 ms of CPU, the transposed product
     2 ms), so dW is computed in the orientation whose result is tall, and transposed back; and
-    when W has at most _SERIAL_DW_MAX entries it runs on one BLAS thread (runtime.serial_blas).
+    a small or square W's runs on one BLAS thread (_serial_dW, runtime.serial_blas). A W stored transposed (the tied head's E^T, E (C_out, C_in) C-contiguous)
+    gets dW in the same layout: dW^T = dy^T x, returned as its transposed view, no copy (and the
+    model adds dW^T to E's gradient contiguously).
     """
     if not cache["fused"]:
         return _linear_ref.linear_backward(dy, cache, need_dW)
@@ -173,8 +187,10 @@ def linear_backward(dy, cache, need_dW=True):
     if not need_dW:
         return dx, None, None
     x2 = x.reshape(-1, x.shape[-1])                           # (N, C_in)
-    with runtime.serial_blas() if W.size <= _SERIAL_DW_MAX else contextlib.nullcontext():
-        if x2.shape[1] >= dy2.shape[1]:
+    with runtime.serial_blas() if _serial_dW(W) else contextlib.nullcontext():
+        if W.T.flags.c_contiguous and not W.flags.c_contiguous:
+            dW = (dy2.T @ x2).T                               # (C_in, C_out), a view of (C_out, C_in)
+        elif x2.shape[1] >= dy2.shape[1]:
             dW = x2.T @ dy2                                   # (C_in, C_out)
         else:   # the same product as (dy^T x)^T, whose result is tall (see the docstring)
             dW = np.ascontiguousarray((dy2.T @ x2).T)
@@ -231,3 +247,18 @@ def cross_entropy_backward(dloss, cache):
     scale = float(dloss) / cache["n"] if cache["n"] else 0.0
     _C.cross_entropy_backward(z, cache["y"], cache["lse"], dz, cache["ignore_index"], scale)
     return dz.reshape(cache["shape"])
+
+
+# ------------------------------------------------------------------ embedding (S8)
+
+def embedding_backward(dy, cache):
+    """Backward of a lookup (tinyllm.ops.embedding's cache): dW (V, C), row v the sum of the rows
+    of dy (..., C) at the positions whose id is v, added in position order like the reference's
+    np.add.at (which does the same sums several times slower). The forward, a gather, needs no
+    kernel; ids were checked there."""
+    ids = cache["ids"]
+    if not enabled() or dy.dtype != cache["dtype"] or dy.shape[:-1] != ids.shape:
+        return _embedding_ref.embedding_backward(dy, cache)
+    dW = np.empty(cache["shape"], dtype=cache["dtype"])                    # (V, C)
+    _C.embedding_backward(np.ascontiguousarray(ids, dtype=np.int64).reshape(-1), _rows(dy), dW)
+    return dW

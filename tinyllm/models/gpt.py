@@ -17,10 +17,10 @@ from tinyllm.models.block import block_stack_shapes
 from tinyllm.models.config import GPTConfig
 from tinyllm.models.inputs import (check_at, check_embeds, check_ids, check_labels, check_mask, check_past_kv,
                                    check_pos_offset, input_shape)
-from tinyllm.kernels.fused import (cross_entropy_backward, cross_entropy_forward, layernorm_backward,
-                                   layernorm_forward, linear_backward, linear_forward)
+from tinyllm.kernels.fused import (cross_entropy_backward, cross_entropy_forward, embedding_backward,
+                                   layernorm_backward, layernorm_forward, linear_backward, linear_forward)
 from tinyllm.ops.dropout import dropout_backward, dropout_forward
-from tinyllm.ops.embedding import embedding_backward, embedding_forward
+from tinyllm.ops.embedding import embedding_forward
 
 
 def gpt_param_shapes(config):
