@@ -22,8 +22,9 @@ Execution uses nbclient with the ``python3`` kernel in a fresh temporary directo
 never litters the repository; write files under ``tempfile`` and do not rely on the working
 directory). The repository root is put on PYTHONPATH, so ``import tinyllm`` works without
 installing the package. Any cell error stops the build with the failing cell's traceback, and no
-notebook is written. The wall time of each notebook is printed: chapters must run in well under the
-300 s that tests/test_chapters.py allows (the goal is under 2 minutes on 2 cores).
+notebook is written. The wall time of each notebook is printed: the goal is under 2 minutes on 2
+cores (chapter 05, which reruns the quick prompt grid, takes about 4); tests/test_chapters.py allows
+600 s per cell.
 """
 
 import argparse
