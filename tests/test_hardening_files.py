@@ -359,3 +359,86 @@ def test_a_tokenizer_larger_than_the_model_is_refused(gpt_folder):
     CharTokenizer.train(["abc"]).save(gpt_folder)                 # 266 ids for a model of 20
     with pytest.raises(ValueError, match="tokenizer has 266 ids but its model only 20"):
         zoo.load_folder(gpt_folder)
+
+
+# ------------------------------------------------------------------------------ symbolic links
+
+
+def _other_model(tmp_path):
+    """A second model folder outside gpt_folder, with different weights (seed 1)."""
+    other = tmp_path / "elsewhere"
+    GPT(GPTConfig(vocab_size=20, n_layer=1, n_head=1, d_model=8, max_len=8), seed=1).save_pretrained(other)
+    return other
+
+
+@pytest.mark.parametrize("name", ["model.safetensors", "config.json"])
+def test_a_model_file_linked_out_of_the_folder_is_refused(gpt_folder, tmp_path, name):
+    # before: the link was followed silently and another folder's weights loaded under this name
+    other = _other_model(tmp_path)
+    (gpt_folder / name).unlink()
+    (gpt_folder / name).symlink_to(other / name)
+    with pytest.raises(ValueError, match=rf"{name}' is a symbolic link to .*elsewhere.*outside the folder"):
+        GPT.from_pretrained(gpt_folder)
+
+
+def test_a_shard_linked_out_of_the_folder_is_refused(gpt_folder, tmp_path):
+    other = _other_model(tmp_path)
+    (gpt_folder / "model.safetensors").unlink()
+    (gpt_folder / "model-1.safetensors").symlink_to(other / "model.safetensors")
+    from tinyllm.models.safetensors_io import load_file
+
+    names = load_file(other / "model.safetensors")[0]
+    (gpt_folder / "model.safetensors.index.json").write_text(
+        json.dumps({"weight_map": {n: "model-1.safetensors" for n in names}}))
+    with pytest.raises(ValueError, match=r"shard of tensor .*model-1\.safetensors' is a symbolic link"):
+        GPT.from_pretrained(gpt_folder)
+
+
+@pytest.mark.parametrize("name", ["tinyllm_tokenizer.json", "vocab.txt", "merges.txt"])
+def test_a_tokenizer_file_linked_out_of_the_folder_is_refused(tmp_path, name):
+    outside = tmp_path / "secret.txt"
+    outside.write_text("[UNK]\nroot:x:0:0\n")
+    folder = tmp_path / "tok"
+    folder.mkdir()
+    if name == "merges.txt":
+        (folder / "vocab.json").write_text(json.dumps({"a": 0, "b": 1, "ab": 2}))
+    (folder / name).symlink_to(outside)
+    with pytest.raises(ValueError, match=rf"{name}' is a symbolic link to .*secret\.txt"):
+        load_tokenizer(folder)
+
+
+def test_links_inside_the_folder_and_into_a_hub_cache_blob_are_followed(gpt_folder, tmp_path):
+    ref = GPT.from_pretrained(gpt_folder)
+    BPETokenizer.train("abc abd abc", vocab_size=264).save(gpt_folder)
+    # inside the folder: fine
+    (gpt_folder / "weights").mkdir()
+    (gpt_folder / "model.safetensors").rename(gpt_folder / "weights" / "v1.safetensors")
+    (gpt_folder / "model.safetensors").symlink_to("weights/v1.safetensors")
+    np.testing.assert_array_equal(GPT.from_pretrained(gpt_folder).params["tok_emb"], ref.params["tok_emb"])
+    # the layout of huggingface_hub's cache: snapshots/<rev>/<file> -> ../../blobs/<sha>
+    repo = tmp_path / "models--someone--tiny"
+    snap, blobs = repo / "snapshots" / "0123abcd", repo / "blobs"
+    snap.mkdir(parents=True)
+    blobs.mkdir()
+    for i, f in enumerate(sorted(p for p in gpt_folder.iterdir() if p.is_file())):
+        (blobs / f"sha{i}").write_bytes(f.read_bytes())
+        (snap / f.name).symlink_to(f"../../blobs/sha{i}")
+    np.testing.assert_array_equal(GPT.from_pretrained(snap).params["tok_emb"], ref.params["tok_emb"])
+    assert load_tokenizer(snap).encode("abd") == load_tokenizer(gpt_folder).encode("abd")
+    # but a snapshot's link elsewhere is not
+    (snap / "config.json").unlink()
+    (snap / "config.json").symlink_to(_other_model(tmp_path) / "config.json")
+    with pytest.raises(ValueError, match="symbolic link"):
+        GPT.from_pretrained(snap)
+
+
+def test_a_checkpoint_file_linked_out_of_the_run_is_refused(tmp_path):
+    from tinyllm.train.checkpoint import CheckpointError, load_checkpoint_state
+
+    ckpt = tmp_path / "run" / "checkpoints" / "latest"
+    ckpt.mkdir(parents=True)
+    outside = tmp_path / "trainer_state.json"
+    outside.write_text("{}")
+    (ckpt / "trainer_state.json").symlink_to(outside)
+    with pytest.raises(CheckpointError, match="trainer_state.json' is a symbolic link"):
+        load_checkpoint_state(ckpt)

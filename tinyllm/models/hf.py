@@ -21,6 +21,7 @@ import numpy as np
 
 from tinyllm.jsonfile import read_json
 from tinyllm.models.safetensors_io import load_file, save_file
+from tinyllm.safepaths import folder_file
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -89,17 +90,20 @@ _BERT_SKIP_PREFIXES = ("embeddings.position_ids", "pooler.", "cls.seq_relationsh
 def read_folder(folder):
     """-> (config.json dict, HF state dict name -> ndarray) of a checkpoint folder.
 
-    Every file is checked before it is used: config.json must be a JSON object; a sharded
-    checkpoint's index must map tensor names to shard files inside ``folder`` (no paths out of it),
-    and no tensor may appear in two shards; the safetensors files themselves are validated by the
-    ``safetensors`` package (offsets, dtypes, sizes; no overlapping or aliased tensors).
+    Every file is checked before it is used: none may be a symbolic link out of ``folder``
+    (``tinyllm.safepaths``; a Hugging Face hub cache snapshot's links into its blobs are fine);
+    config.json must be a JSON object; a sharded checkpoint's index must map tensor names to shard
+    files inside ``folder`` (no paths out of it), and no tensor may appear in two shards; the
+    safetensors files themselves are validated by the ``safetensors`` package (offsets, dtypes,
+    sizes; no overlapping or aliased tensors).
     """
     folder = os.fspath(folder)
-    cfg_path = os.path.join(folder, CONFIG_NAME)
+    cfg_path = folder_file(folder, CONFIG_NAME, "model file")
     if not os.path.isfile(cfg_path):
         raise FileNotFoundError(f"{folder!r} is not a checkpoint folder: no {CONFIG_NAME}")
     hf_config = read_json(cfg_path, CONFIG_NAME, max_bytes=MAX_CONFIG_BYTES)
-    single, index = os.path.join(folder, WEIGHTS_NAME), os.path.join(folder, INDEX_NAME)
+    single = folder_file(folder, WEIGHTS_NAME, "model file")
+    index = folder_file(folder, INDEX_NAME, "model file")
     if os.path.isfile(single):
         state, _ = load_file(single)
     elif os.path.isfile(index):
@@ -141,15 +145,14 @@ def _shards(folder, index):
     weight_map = read_json(index, INDEX_NAME).get("weight_map")
     if not isinstance(weight_map, dict) or not weight_map:
         raise ValueError(f"{index!r}: 'weight_map' must be a non-empty object {{tensor name: shard file}}")
-    root = os.path.realpath(folder)
     shards = set()
     for name, shard in weight_map.items():
         if not isinstance(shard, str) or not shard.endswith(".safetensors"):
             raise ValueError(f"{index!r}: tensor {name!r} maps to {shard!r}, expected a .safetensors file name")
-        path = os.path.realpath(os.path.join(root, shard))
-        if os.path.isabs(shard) or os.path.dirname(path) != root:
+        if os.path.isabs(shard) or "/" in shard or "\\" in shard:
             raise ValueError(f"{index!r}: shard {shard!r} of tensor {name!r} is not a file inside the "
                              f"checkpoint folder; refusing to read outside it")
+        path = folder_file(folder, shard, f"shard of tensor {name!r} (in {INDEX_NAME}),")
         if not os.path.isfile(path):
             raise FileNotFoundError(f"{index!r}: shard {shard!r} of tensor {name!r} does not exist")
         shards.add(shard)

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from tinyllm.jsonfile import read_text
+from tinyllm.safepaths import folder_file
 
 STATE_FILE = "trainer_state.json"
 OPTIMIZER_FILE = "optimizer.npz"
@@ -142,6 +143,11 @@ def load_checkpoint_state(folder):
     real = resolve_checkpoint(folder)
     if real is None or not (real / STATE_FILE).exists():
         raise CheckpointError(f"checkpoint: no complete checkpoint in {folder} (missing {STATE_FILE})")
+    try:                                   # no file of it may be a link out of the checkpoint folder
+        for name in (STATE_FILE, OPTIMIZER_FILE):
+            folder_file(real, name, "checkpoint file")
+    except ValueError as e:
+        raise CheckpointError(f"checkpoint: {e}") from None
     try:
         state = json.loads(read_text(real / STATE_FILE, what=STATE_FILE))      # size-bounded, UTF-8
     except (ValueError, RecursionError, OSError) as e:
