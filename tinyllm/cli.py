@@ -371,7 +371,10 @@ def cmd_pretrain(args, out, err):
 
 
 def load_model(name, err=None):
-    """(model, tokenizer) from a run folder or a zoo name (notes about the folder go to ``err``)."""
+    """(model, tokenizer) from a run folder or a zoo name (notes about the folder go to ``err``).
+
+    A folder's model computes in the precision it was saved in when NumPy has it (a ``--dtype
+    float64`` run in float64, so that ``eval`` reproduces its own numbers), else in float32."""
     from tinyllm import zoo
 
     if name in zoo.RECIPES:
@@ -380,7 +383,7 @@ def load_model(name, err=None):
     if not (folder / "config.json").exists():
         raise CLIError(f"model: {name!r} is neither a model folder (no config.json there) nor a zoo name "
                        f"({', '.join(sorted(zoo.RECIPES))})")
-    return zoo.load_folder(folder, stream=sys.stderr if err is None else err)
+    return zoo.load_folder(folder, dtype="auto", stream=sys.stderr if err is None else err)
 
 
 def cmd_generate(args, out, err):

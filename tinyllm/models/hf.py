@@ -20,6 +20,7 @@ import os
 import numpy as np
 
 from tinyllm.jsonfile import read_json
+from tinyllm.models.base import check_dtype
 from tinyllm.models.safetensors_io import load_file, save_file
 from tinyllm.safepaths import folder_file
 
@@ -202,6 +203,56 @@ def write_folder(folder, hf_config, state, tokenizer=None, framing=None):
         json.dump(hf_config, f, indent=2, sort_keys=True)
         f.write("\n")
     os.replace(tmp, os.path.join(folder, CONFIG_NAME))
+
+
+# config.json's "dtype" (transformers >= 4.56) or "torch_dtype": the precision the weights are stored in
+HF_FLOAT_DTYPES = ("float32", "float16", "bfloat16", "float64")
+
+
+def stored_dtype(hf_config, folder):
+    """The float precision a config.json says its weights are stored in (None when it does not say).
+
+    Anything else (an integer type, float8, a quantization_config) is a quantized checkpoint,
+    which tinyllm cannot compute with: a ValueError naming the file."""
+    path = os.path.join(os.fspath(folder), CONFIG_NAME)
+    if hf_config.get("quantization_config") is not None:
+        q = hf_config["quantization_config"]
+        method = q.get("quant_method") if isinstance(q, dict) else q
+        raise ValueError(f"{path}: a quantized checkpoint (quantization_config {str(method)[:40]!r}); tinyllm "
+                         f"loads float weights only (float16, bfloat16, float32 or float64)")
+    found = None
+    for key in ("dtype", "torch_dtype"):
+        value = hf_config.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str) or value.removeprefix("torch.") not in HF_FLOAT_DTYPES:
+            raise ValueError(f"{path}: {key} = {str(value)[:40]!r} is not a float dtype tinyllm can load; "
+                             f"expected one of {list(HF_FLOAT_DTYPES)}")
+        found = found or value.removeprefix("torch.")
+    return found
+
+
+def compute_dtype(dtype, hf_config, folder):
+    """The NumPy dtype a checkpoint is loaded in: ``dtype`` (float32 or float64), or with "auto" the
+    stored precision when NumPy computes in it (float64), else float32 (float16 and bfloat16
+    weights are widened: tinyllm computes in float32 or float64 only)."""
+    stored = stored_dtype(hf_config, folder)
+    if isinstance(dtype, str) and dtype == "auto":
+        return np.dtype(np.float64 if stored == "float64" else np.float32)
+    return check_dtype(dtype)
+
+
+def converted(params, dtype, folder):
+    """Every array of ``params`` as a C-contiguous array of ``dtype``. A weight too large for it (a
+    float64 checkpoint's 1e300 becomes inf in float32) is a ValueError naming it, not an inf."""
+    out = {}
+    with np.errstate(over="ignore"):
+        for name, value in params.items():
+            out[name] = np.ascontiguousarray(value, dtype=dtype)
+            if not np.isfinite(out[name]).all():
+                raise ValueError(f"{folder!r}: weight {name!r} ({value.dtype}) has values beyond the range "
+                                 f"of {np.dtype(dtype)}; load it with dtype=np.float64")
+    return out
 
 
 def hf_dtype_name(dtype):
