@@ -431,3 +431,61 @@ def test_an_unreadable_file_is_an_error_naming_it(run_dir, monkeypatch):
     monkeypatch.setattr(jsonfile, "read_bytes", denied)
     code, _, err = run(["generate", str(run_dir), "--max-new-tokens", "3"])   # before: a traceback
     assert code == 2 and "Permission denied" in err and "config.json" in err, err
+
+
+# ------------------------------------------------------------------------------ round 4
+
+
+def test_eval_on_a_text_too_short_to_score_is_an_error(gpt_run, tmp_path):
+    # before: ZeroDivisionError traceback from the window batches
+    for text in ("a", "ab"):
+        (tmp_path / "short.txt").write_text(text)
+        code, _, err = run(["eval", str(gpt_run), "--corpus", str(tmp_path / "short.txt")])
+        assert code == 2 and "short.txt" in err and "at least 2" in err, err
+
+
+def test_resume_with_fewer_steps_than_done_is_refused_and_changes_nothing(run_dir):
+    # before: "--steps 2 replaces 4", exit 0, recipe.json said 2 steps for a model of 4
+    before = (run_dir / "recipe.json").read_text()
+    code, _, err = run(["pretrain", "--out", str(run_dir), "--resume", "--steps", "2", "--quiet"])
+    assert code == 2 and "--steps 2 is fewer than the 4 steps" in err, err
+    assert (run_dir / "recipe.json").read_text() == before
+    code, _, err = run(["pretrain", "--out", str(run_dir), "--resume", "--steps", "4", "--quiet"])
+    assert code == 0 and "nothing to train" in err, err
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda r: r.update(model="bert"), "'GPT' checkpoint, this run trains a BERT"),
+    (lambda r: r.update(max_len=24), "'pos_emb'"),
+])
+def test_a_recipe_that_does_not_describe_the_checkpoints_is_named(run_dir, edit, words):
+    # before: "checkpoints/best is complete: continue from it with --resume best", which failed alike
+    edit_json(run_dir / "recipe.json", edit)
+    code, _, err = run(["pretrain", "--out", str(run_dir), "--resume", "--quiet"])
+    assert code == 2 and "recipe.json does not describe the model" in err and words in err, err
+    assert "--resume best" not in err
+
+
+def test_resume_on_a_corpus_file_that_changed_is_refused(tmp_path):
+    # before: a corpus edited after the run started (here: the same number of distinct characters,
+    # so the same shapes) resumed silently, on other ids and other text
+    corpus = tmp_path / "corpus.txt"
+    words = "the cat sat on a mat and ate fish while dogs barked loudly at night".split()
+    text = " ".join(words[(i * 7) % len(words)] for i in range(3000))
+    corpus.write_text(text)
+    flags = [f if f != "48" else "32" for f in TINY]
+    code, _, err = run(["pretrain", "--out", str(tmp_path / "r"), "--corpus", str(corpus), *flags])
+    assert code == 0, err
+    assert (tmp_path / "r" / "data_fingerprint.json").exists()
+    corpus.write_text(text.replace("a", "Q"))
+    code, _, err = run(["pretrain", "--out", str(tmp_path / "r"), "--resume", "--steps", "6", "--quiet"])
+    assert code == 2 and "the data are not the ones this run was trained on" in err, err
+    corpus.write_text(text)
+    code, _, err = run(["pretrain", "--out", str(tmp_path / "r"), "--resume", "--steps", "6", "--quiet"])
+    assert code == 0, err
+
+
+def test_a_run_without_a_data_fingerprint_resumes_with_a_note(run_dir):
+    (run_dir / "data_fingerprint.json").unlink()
+    code, _, err = run(["pretrain", "--out", str(run_dir), "--resume", "--steps", "6", "--quiet"])
+    assert code == 0 and "cannot be checked" in err, err

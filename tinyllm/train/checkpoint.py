@@ -39,6 +39,11 @@ class CheckpointError(ValueError):
     """A checkpoint that is missing a file or holds a damaged one: resuming from it would not be exact."""
 
 
+class CheckpointMismatch(CheckpointError):
+    """A complete checkpoint of another model than the run's recipe describes (another class, other
+    shapes): every checkpoint of the run will fail alike, so the fault is the recipe's."""
+
+
 def _tmp_name(target, kind):
     return target.parent / f".{target.name}.{kind}-{os.getpid()}"
 
