@@ -101,10 +101,13 @@ def test_counts_that_would_run_or_allocate_without_bound_are_refused(argv, flag,
     refused_by_argparse(argv, capsys, flag, "at most")
 
 
-def test_an_empty_corpus_path_is_not_the_current_folder(gpt_run):
+def test_an_empty_corpus_path_is_not_the_current_folder(gpt_run, capsys):
     # before: "" became Path("") = ".", and every file under the working folder was read as text
-    code, _, err = run(["eval", str(gpt_run), "--corpus", "", "--docs", "5"])
-    assert code == 2 and "corpus" in err and "empty" in err
+    refused_by_argparse(["eval", str(gpt_run), "--corpus", "", "--docs", "5"], capsys, "--corpus", "empty")
+    from tinyllm.train.pretrain import load_text
+
+    with pytest.raises(ValueError, match="empty"):          # the Python API refuses it too
+        load_text("")
 
 
 def test_mask_prob_for_a_gpt_is_refused_not_ignored(tmp_path):
@@ -489,3 +492,33 @@ def test_a_run_without_a_data_fingerprint_resumes_with_a_note(run_dir):
     (run_dir / "data_fingerprint.json").unlink()
     code, _, err = run(["pretrain", "--out", str(run_dir), "--resume", "--steps", "6", "--quiet"])
     assert code == 0 and "cannot be checked" in err, err
+
+
+def test_an_unknown_backend_leaves_no_folder_behind(tmp_path):
+    # before: the folder was made and recipe.json written, then the backend refused; the same
+    # command again said "not empty; pass --resume", and --resume "no checkpoint"
+    out = tmp_path / "r"
+    code, _, err = run(["pretrain", "--out", str(out), "--backend", "bogus", *TINY])
+    assert code == 2 and "backend: 'bogus' is not available" in err, err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["pretrain", "--out", ""], "--out"),            # before: silently runs/gpt-tinyworld
+    (["pretrain", "--corpus", " "], "--corpus"),
+    (["generate", ""], "model"),                     # before: the working folder, read as a model
+    (["eval", "GPT", "--corpus", ""], "--corpus"),
+    (["app", "qa", "--model", ""], "--model"),
+    (["demo", "--out", ""], "--out"),
+    (["prompt", "--task", "tw-sentiment", "--model", ""], "--model"),   # before: the default model
+])
+def test_empty_names_and_paths_are_refused(argv, flag, capsys):
+    refused_by_argparse(argv, capsys, flag, "empty string")
+
+
+def test_min_lr_is_a_flag_as_the_help_says(run_dir):
+    # before: the help and the README listed --min-lr among the flags a resume may change; argparse
+    # did not know it
+    code, _, err = run(["pretrain", "--out", str(run_dir), "--resume", "--steps", "6", "--min-lr", "0.001"])
+    assert code == 0 and "--min-lr 0.001 replaces" in err, err
+    assert json.loads((run_dir / "recipe.json").read_text())["min_lr"] == 0.001

@@ -30,6 +30,7 @@ def add_parser(sub, positive_int, nonneg_int, positive_float):
     """Register ``tinyllm prompt`` on the subparsers `sub` (the argument types come from tinyllm.cli)."""
     import argparse
 
+    from tinyllm.cli import nonempty
     from tinyllm.prompt import methods as M
     from tinyllm.prompt import tasks
 
@@ -52,7 +53,7 @@ def add_parser(sub, positive_int, nonneg_int, positive_float):
     p.add_argument("--task", required=True, choices=tasks.names(),
                    help="step 1, task analysis: which task (tw-* are built from TinyWorld; mr2/mr3 are real "
                         "movie reviews, fetched on first use)")
-    p.add_argument("--model", default=None,
+    p.add_argument("--model", type=nonempty, default=None,
                    help="the pre-trained model: a zoo name (tinyworld-gpt-256, tinyworld-bert-256, ...) or a "
                         "model folder (default: tinyworld-bert-256 for cloze-style methods)")
     p.add_argument("--method", default=None, choices=M.METHODS,

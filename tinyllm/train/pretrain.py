@@ -469,7 +469,8 @@ def pretrain(recipe, out, resume=False, force=False, progress=True, stream=None,
                 lock, saved, removed, fingerprint = open_resumed_run(out, which)
             if dist is not None:        # rank 0 locked and read the folder; every rank gets what it read
                 saved, removed, fingerprint = dist.bcast((saved, removed, fingerprint) if dist.is_root else None)
-            recipe, notes = merge_recipe(saved, given_fields(recipe))
+            given = given_fields(recipe)
+            recipe, notes = merge_recipe(saved, given)
             notes += [f"resume: removed {name}, left by a run that was killed while saving" for name in removed]
         recipe = recipe.resolved()
         # every mistake in the recipe (sizes, corpus, batches) surfaces before the folder is touched
@@ -479,6 +480,7 @@ def pretrain(recipe, out, resume=False, force=False, progress=True, stream=None,
         model = build_model(recipe, corpus.tokenizer.vocab_size)
         train, val = build_batches(recipe, corpus)
         config = train_config(recipe, corpus)      # a bad number (nan, < 0) is refused here too
+        check_backend(recipe.backend)              # before the folder is made: a typo leaves nothing
         if not resume:
             def new_folder():
                 folder_lock = prepare_out_dir(out, force=force)
@@ -502,7 +504,8 @@ def pretrain(recipe, out, resume=False, force=False, progress=True, stream=None,
             except CheckpointError as e:
                 raise refusal(out, which, e) from None
             if recipe.steps < trainer.step:     # before recipe.json is rewritten: nothing changes
-                raise ValueError(f"--resume: --steps {recipe.steps} is fewer than the {trainer.step} steps "
+                what = "--steps" if "steps" in given else f"{RECIPE_FILE} says steps"
+                raise ValueError(f"--resume: {what} {recipe.steps} is fewer than the {trainer.step} steps "
                                  f"checkpoints/{which} has done; a run cannot train backwards: give --steps "
                                  f"above {trainer.step} to train further, or use the run as it is")
             if recipe.steps == trainer.step:
@@ -536,13 +539,22 @@ def pretrain(recipe, out, resume=False, force=False, progress=True, stream=None,
     return result, summary, trainer
 
 
-def backend_context(name):
-    """``tinyllm.kernels.use(name)`` when a backend is named, else nothing."""
+def check_backend(name):
+    """ValueError unless ``name`` is None or a kernel backend that works in this process."""
     if name is None:
-        return nullcontext()
+        return
     from tinyllm import kernels
 
     if name not in kernels.available():
         raise ValueError(f"backend: {name!r} is not available here; available: {kernels.available()}")
+
+
+def backend_context(name):
+    """``tinyllm.kernels.use(name)`` when a backend is named, else nothing."""
+    check_backend(name)
+    if name is None:
+        return nullcontext()
+    from tinyllm import kernels
+
     return kernels.use(name)
 
