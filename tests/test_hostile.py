@@ -522,3 +522,86 @@ def test_min_lr_is_a_flag_as_the_help_says(run_dir):
     code, _, err = run(["pretrain", "--out", str(run_dir), "--resume", "--steps", "6", "--min-lr", "0.001"])
     assert code == 0 and "--min-lr 0.001 replaces" in err, err
     assert json.loads((run_dir / "recipe.json").read_text())["min_lr"] == 0.001
+
+
+# ------------------------------------------------------------------------------ the Python API, round 4
+
+
+@pytest.fixture(scope="module")
+def tiny_gpt(gpt_run):
+    from tinyllm.data import load_tokenizer
+    from tinyllm.models import GPT
+
+    return GPT.from_pretrained(gpt_run), load_tokenizer(gpt_run)
+
+
+WORDS = {"negative": ["awful"], "positive": ["great"]}
+EXAMPLES = [("review : I ate soup .", "positive"), ("review : dull .", "negative")]
+
+
+def _bounded(call, match):
+    """``call`` is refused with ValueError(match) at once, having allocated next to nothing."""
+    import tracemalloc
+
+    start = time.perf_counter()
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=match):
+            call()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 50_000_000 and time.perf_counter() - start < 5
+
+
+def test_a_template_asking_for_a_billion_soft_vectors_is_refused(tiny_gpt):
+    # before: compile() built a list of 10**9 entries (minutes, gigabytes)
+    from tinyllm.prompt import PromptModel
+
+    gpt, tok = tiny_gpt
+    for slot in ("{soft*1000000000}", "{trigger*1000000000}", "{soft*48}"):
+        _bounded(lambda: PromptModel(gpt, tok, "{x} " + slot + " {mask} .", WORDS), "more than fit in the model's context")
+
+
+def test_fit_with_a_batch_of_a_billion_is_refused(tiny_gpt):
+    # before: a queue of 10**9 shuffled indices was built (a batch may span epochs)
+    from tinyllm.prompt import PromptModel, fit
+
+    gpt, tok = tiny_gpt
+    pm = PromptModel(gpt, tok, "{x} it was {mask} .", WORDS)
+    _bounded(lambda: fit(pm, EXAMPLES, steps=1, lr=1e-2, batch_size=10**9), "batch_size must be at most")
+    assert len(fit(pm, EXAMPLES, steps=1, lr=1e-2, batch_size=8)) == 1        # larger than the set: fine
+
+
+@pytest.mark.parametrize("config, words", [
+    (lambda P: P.PromptTuningConfig(num_virtual_tokens=10**9), "num_virtual_tokens=1,000,000,000 is more than"),
+    (lambda P: P.PrefixTuningConfig(num_virtual_tokens=10**9), "num_virtual_tokens"),
+    (lambda P: P.PrefixTuningConfig(num_virtual_tokens=4, encoder_hidden_size=10**9), "encoder_hidden_size"),
+    (lambda P: P.PromptEncoderConfig(num_virtual_tokens=4, encoder_hidden_size=10**9), "encoder_hidden_size"),
+])
+def test_peft_modules_too_large_to_mean_are_refused_before_allocating(tiny_gpt, config, words):
+    # before: numpy's MemoryError ("Unable to allocate 119. GiB") from deep inside the builder
+    import tinyllm.prompt as P
+
+    gpt, tok = tiny_gpt
+    _bounded(lambda: P.PromptModel(gpt, tok, "{x} it was {mask} .", WORDS, peft=config(P)), words)
+
+
+def test_generate_bounds_its_length_and_names_a_bad_seed(tiny_gpt):
+    from tinyllm.generate import generate
+
+    gpt, tok = tiny_gpt
+    _bounded(lambda: generate(gpt, [tok.bos_id], max_new_tokens=10**12), r"max_new_tokens: expected an int in \[0, 1,000,000\]")
+    with pytest.raises(ValueError, match="seed: expected an int >= 0"):      # before: numpy's message
+        generate(gpt, [tok.bos_id], max_new_tokens=2, seed=-1)
+
+
+def test_a_classifier_of_a_trillion_labels_is_refused(tiny_gpt, tmp_path):
+    # before: MemoryError allocating the (C, 10**9) head; from a config.json's num_labels too
+    from tinyllm.models import BERT, BERTClassifier, BERTConfig, GPTClassifier
+
+    gpt, _ = tiny_gpt
+    _bounded(lambda: GPTClassifier.from_model(gpt, num_labels=10**9), "num_labels must be at most")
+    BERT(BERTConfig(vocab_size=20, n_layer=1, n_head=1, d_model=8, max_len=8)).save_pretrained(tmp_path / "b")
+    edit_json(tmp_path / "b" / "config.json", lambda c: c.update(num_labels=10**12))
+    _bounded(lambda: BERTClassifier.from_pretrained(tmp_path / "b"), "num_labels must be at most")

@@ -20,7 +20,7 @@ import warnings
 import numpy as np
 
 from tinyllm.models import hf
-from tinyllm.models.base import GRAD_INPUTS, check_backward_args
+from tinyllm.models.base import GRAD_INPUTS, check_backward_args, check_num_labels
 from tinyllm.models.bert import BERT, bert_param_shapes
 from tinyllm.models.config import BERTConfig
 from tinyllm.models.inputs import check_labels
@@ -72,9 +72,7 @@ class BERTClassifier(BERT):
     """
 
     def __init__(self, config, num_labels=2, seed=0, dtype=np.float32, params=None):
-        if isinstance(num_labels, bool) or not isinstance(num_labels, (int, np.integer)) or num_labels < 1:
-            raise ValueError(f"num_labels must be a positive int, got {num_labels!r}")
-        self.num_labels = int(num_labels)
+        self.num_labels = check_num_labels(num_labels)
         super().__init__(config, seed=seed, dtype=dtype, mlm_head=False, params=params)
 
     def param_shapes(self):

@@ -77,7 +77,9 @@ def add_parser(sub, positive_int, nonneg_int, positive_float):
     g = p.add_argument_group("training (step 3, methods that train; defaults: tinyllm.prompt.methods.HYPERPARAMETERS)")
     g.add_argument("--steps", type=positive_int, help="AdamW steps")
     g.add_argument("--lr", type=positive_float, help="learning rate")
-    g.add_argument("--batch-size", type=at_most(positive_int, MAX_EXAMPLES), help="examples per step")
+    from tinyllm.prompt.pet import MAX_BATCH
+
+    g.add_argument("--batch-size", type=at_most(positive_int, MAX_BATCH), help="examples per step")
     p.add_argument("--json", action="store_true", help="print every result row as JSON too")
     g = p.add_argument_group("grid (tinyllm prompt grid)")
     g.add_argument("--methods", nargs="+", choices=M.METHODS, help="methods of the grid (default: all that apply)")
