@@ -605,3 +605,23 @@ def test_a_classifier_of_a_trillion_labels_is_refused(tiny_gpt, tmp_path):
     BERT(BERTConfig(vocab_size=20, n_layer=1, n_head=1, d_model=8, max_len=8)).save_pretrained(tmp_path / "b")
     edit_json(tmp_path / "b" / "config.json", lambda c: c.update(num_labels=10**12))
     _bounded(lambda: BERTClassifier.from_pretrained(tmp_path / "b"), "num_labels must be at most")
+
+
+def test_a_repeated_seed_or_k_is_refused_not_counted_twice(bert_run, capsys):
+    # before: --seeds 1 1 reported "accuracy: ... (2 seeds)", the same run counted twice in mean ± std
+    common = ["--task", "tw-sentiment", "--model", str(bert_run), "--n-test", "4"]
+    for argv, flag in ((["prompt", *common, "--method", "zero-shot", "--seeds", "1", "1"], "--seeds"),
+                       (["prompt", "grid", *common, "--methods", "zero-shot", "--ks", "0", "0", "--seeds", "1"], "--ks")):
+        code, _, err = run(argv)
+        assert code == 2 and f"{flag}: " in err and "more than once" in err, err
+
+
+def test_a_grid_file_of_another_n_test_is_not_averaged_in(bert_run, tmp_path):
+    # before: the table averaged the --n-test 4 rows already in the file with the new --n-test 8 rows
+    grid = ["prompt", "grid", "--task", "tw-sentiment", "--model", str(bert_run), "--methods", "zero-shot",
+            "--ks", "0", "--seeds", "1", "--out", str(tmp_path / "g.json")]
+    code, _, err = run([*grid, "--n-test", "4"])
+    assert code == 0, err
+    code, _, err = run([*grid, "--n-test", "8"])
+    assert code == 2 and "with --n-test 4, not 8" in err, err
+    assert all(r["n_test"] == 4 for r in json.loads((tmp_path / "g.json").read_text())["rows"])

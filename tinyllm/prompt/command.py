@@ -104,6 +104,10 @@ def cmd_prompt(args, out, err, load_model):
         if stray:
             raise ValueError(f"{', '.join(stray)}: options of `tinyllm prompt grid`, not of a single run; "
                              f"write `tinyllm prompt grid ...`, or use --method and --k")
+    for flag, values in (("--seeds", args.seeds), ("--ks", args.ks), ("--methods", args.methods)):
+        twice = sorted({v for v in values if values.count(v) > 1}) if values else []
+        if twice:      # a repeated seed would count twice in the mean ± std as if it were another sample
+            raise ValueError(f"{flag}: {', '.join(map(str, twice))} given more than once; each value is one run")
     if args.quick:
         if args.action != "grid":
             raise ValueError("--quick is for 'tinyllm prompt grid'")
@@ -187,6 +191,15 @@ def _grid(args, out, name, model, tok):
         above = next((p for p in target.parents if p.exists()), None)
         if above is not None and not above.is_dir():
             raise ValueError(f"--out: {str(above)!r} is a file, so {args.out!r} cannot be created below it")
+        if target.exists():     # its rows of another --n-test would be averaged with these in one table
+            from tinyllm.prompt.grid import load_rows
+
+            other = sorted({r["n_test"] for r in load_rows(target)
+                            if r["task"] == args.task and r["model"] == name and r["n_test"] != args.n_test})
+            if other:
+                raise ValueError(f"--out: {args.out} holds {args.task} runs of {name} with --n-test "
+                                 f"{', '.join(map(str, other))}, not {args.n_test}: their accuracies would be "
+                                 f"averaged with these; use another --out, or the same --n-test")
 
     def progress(row):
         out.write(f"{row['method']:>14}  K={row['k']:<4} seed={row['seed']:<4} accuracy {row['accuracy']:.4f}  "
