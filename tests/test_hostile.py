@@ -625,3 +625,21 @@ def test_a_grid_file_of_another_n_test_is_not_averaged_in(bert_run, tmp_path):
     code, _, err = run([*grid, "--n-test", "8"])
     assert code == 2 and "with --n-test 4, not 8" in err, err
     assert all(r["n_test"] == 4 for r in json.loads((tmp_path / "g.json").read_text())["rows"])
+
+
+def test_two_grids_on_one_file_do_not_lose_rows(bert_run, tmp_path):
+    # before: each process read the file at its start and rewrote it after every run, so the rows of
+    # the one that finished first were lost; now the second is refused while the first runs
+    from tinyllm.train.runlock import RunLock
+
+    out = tmp_path / "g.json"
+    holder = RunLock(tmp_path, name=".g.json.lock", what=str(out)).acquire()    # a grid in progress
+    try:
+        code, _, err = run(["prompt", "grid", "--task", "tw-sentiment", "--model", str(bert_run), "--methods",
+                            "zero-shot", "--ks", "0", "--seeds", "1", "--n-test", "4", "--out", str(out)])
+        assert code == 2 and "is in use by another tinyllm process" in err and "g.json" in err, err
+    finally:
+        holder.release()
+    code, _, err = run(["prompt", "grid", "--task", "tw-sentiment", "--model", str(bert_run), "--methods",
+                        "zero-shot", "--ks", "0", "--seeds", "1", "--n-test", "4", "--out", str(out)])
+    assert code == 0 and out.exists() and not (tmp_path / ".g.json.lock").exists(), err

@@ -205,7 +205,17 @@ def _grid(args, out, name, model, tok):
         out.write(f"{row['method']:>14}  K={row['k']:<4} seed={row['seed']:<4} accuracy {row['accuracy']:.4f}  "
                   f"({row['seconds']:.1f} s)\n")
 
-    rows = run_grid(args.task, name, methods, args.ks, args.seeds, out=args.out, n_test=args.n_test,
-                    model=model, tokenizer=tok, progress=progress)
+    lock = None
+    if args.out is not None:    # two grids on one file would each rewrite it without the other's rows
+        from tinyllm.train.runlock import RunLock
+
+        target.parent.mkdir(parents=True, exist_ok=True)
+        lock = RunLock(target.parent, name=f".{target.name}.lock", what=str(args.out)).acquire()
+    try:
+        rows = run_grid(args.task, name, methods, args.ks, args.seeds, out=args.out, n_test=args.n_test,
+                        model=model, tokenizer=tok, progress=progress)
+    finally:
+        if lock is not None:
+            lock.release()
     out.write(markdown_table(rows) + "\n")
     return 0
