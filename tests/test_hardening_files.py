@@ -359,3 +359,179 @@ def test_a_tokenizer_larger_than_the_model_is_refused(gpt_folder):
     CharTokenizer.train(["abc"]).save(gpt_folder)                 # 266 ids for a model of 20
     with pytest.raises(ValueError, match="tokenizer has 266 ids but its model only 20"):
         zoo.load_folder(gpt_folder)
+
+
+# ------------------------------------------------------------------------------ symbolic links
+
+
+def _other_model(tmp_path):
+    """A second model folder outside gpt_folder, with different weights (seed 1)."""
+    other = tmp_path / "elsewhere"
+    GPT(GPTConfig(vocab_size=20, n_layer=1, n_head=1, d_model=8, max_len=8), seed=1).save_pretrained(other)
+    return other
+
+
+@pytest.mark.parametrize("name", ["model.safetensors", "config.json"])
+def test_a_model_file_linked_out_of_the_folder_is_refused(gpt_folder, tmp_path, name):
+    # before: the link was followed silently and another folder's weights loaded under this name
+    other = _other_model(tmp_path)
+    (gpt_folder / name).unlink()
+    (gpt_folder / name).symlink_to(other / name)
+    with pytest.raises(ValueError, match=rf"{name}' is a symbolic link to .*elsewhere.*outside the folder"):
+        GPT.from_pretrained(gpt_folder)
+
+
+def test_a_shard_linked_out_of_the_folder_is_refused(gpt_folder, tmp_path):
+    other = _other_model(tmp_path)
+    (gpt_folder / "model.safetensors").unlink()
+    (gpt_folder / "model-1.safetensors").symlink_to(other / "model.safetensors")
+    from tinyllm.models.safetensors_io import load_file
+
+    names = load_file(other / "model.safetensors")[0]
+    (gpt_folder / "model.safetensors.index.json").write_text(
+        json.dumps({"weight_map": {n: "model-1.safetensors" for n in names}}))
+    with pytest.raises(ValueError, match=r"shard of tensor .*model-1\.safetensors' is a symbolic link"):
+        GPT.from_pretrained(gpt_folder)
+
+
+@pytest.mark.parametrize("name", ["tinyllm_tokenizer.json", "vocab.txt", "merges.txt"])
+def test_a_tokenizer_file_linked_out_of_the_folder_is_refused(tmp_path, name):
+    outside = tmp_path / "secret.txt"
+    outside.write_text("[UNK]\nroot:x:0:0\n")
+    folder = tmp_path / "tok"
+    folder.mkdir()
+    if name == "merges.txt":
+        (folder / "vocab.json").write_text(json.dumps({"a": 0, "b": 1, "ab": 2}))
+    (folder / name).symlink_to(outside)
+    with pytest.raises(ValueError, match=rf"{name}' is a symbolic link to .*secret\.txt"):
+        load_tokenizer(folder)
+
+
+def test_links_inside_the_folder_and_into_a_hub_cache_blob_are_followed(gpt_folder, tmp_path):
+    ref = GPT.from_pretrained(gpt_folder)
+    BPETokenizer.train("abc abd abc", vocab_size=264).save(gpt_folder)
+    # inside the folder: fine
+    (gpt_folder / "weights").mkdir()
+    (gpt_folder / "model.safetensors").rename(gpt_folder / "weights" / "v1.safetensors")
+    (gpt_folder / "model.safetensors").symlink_to("weights/v1.safetensors")
+    np.testing.assert_array_equal(GPT.from_pretrained(gpt_folder).params["tok_emb"], ref.params["tok_emb"])
+    # the layout of huggingface_hub's cache: snapshots/<rev>/<file> -> ../../blobs/<sha>
+    repo = tmp_path / "models--someone--tiny"
+    snap, blobs = repo / "snapshots" / "0123abcd", repo / "blobs"
+    snap.mkdir(parents=True)
+    blobs.mkdir()
+    for i, f in enumerate(sorted(p for p in gpt_folder.iterdir() if p.is_file())):
+        (blobs / f"sha{i}").write_bytes(f.read_bytes())
+        (snap / f.name).symlink_to(f"../../blobs/sha{i}")
+    np.testing.assert_array_equal(GPT.from_pretrained(snap).params["tok_emb"], ref.params["tok_emb"])
+    assert load_tokenizer(snap).encode("abd") == load_tokenizer(gpt_folder).encode("abd")
+    # but a snapshot's link elsewhere is not
+    (snap / "config.json").unlink()
+    (snap / "config.json").symlink_to(_other_model(tmp_path) / "config.json")
+    with pytest.raises(ValueError, match="symbolic link"):
+        GPT.from_pretrained(snap)
+
+
+def test_a_checkpoint_file_linked_out_of_the_run_is_refused(tmp_path):
+    from tinyllm.train.checkpoint import CheckpointError, load_checkpoint_state
+
+    ckpt = tmp_path / "run" / "checkpoints" / "latest"
+    ckpt.mkdir(parents=True)
+    outside = tmp_path / "trainer_state.json"
+    outside.write_text("{}")
+    (ckpt / "trainer_state.json").symlink_to(outside)
+    with pytest.raises(CheckpointError, match="trainer_state.json' is a symbolic link"):
+        load_checkpoint_state(ckpt)
+
+
+# ------------------------------------------------------------------------------ stored precisions
+
+
+def _bf16_bits(a):
+    """float32 -> the bfloat16 bit patterns (round to nearest even), as torch stores them."""
+    bits = np.asarray(a, np.float32).view(np.uint32).astype(np.uint64)
+    return ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype("<u2")
+
+
+@pytest.mark.parametrize("stored", ["float16", "bfloat16"])
+def test_half_precision_checkpoints_load_converted_to_the_compute_dtype(gpt_folder, stored):
+    from tinyllm.models.safetensors_io import load_file
+
+    state, _ = load_file(gpt_folder / "model.safetensors")
+    header, data, expect = {}, b"", {}
+    for name in sorted(state):
+        v = state[name]
+        raw = v.astype("<f2").tobytes() if stored == "float16" else _bf16_bits(v).tobytes()
+        header[name] = {"dtype": "F16" if stored == "float16" else "BF16", "shape": list(v.shape),
+                        "data_offsets": [len(data), len(data) + len(raw)]}
+        data += raw
+        expect[name] = (np.frombuffer(raw, "<f2").astype(np.float64) if stored == "float16" else
+                        (np.frombuffer(raw, "<u2").astype(np.uint32) << 16).view(np.float32).astype(np.float64))
+    _safetensors(gpt_folder / "model.safetensors", header, data)
+    edit = json.loads((gpt_folder / "config.json").read_text())
+    edit["dtype"] = edit["torch_dtype"] = stored
+    (gpt_folder / "config.json").write_text(json.dumps(edit))
+    for dtype in (np.float32, np.float64, "auto"):
+        model = GPT.from_pretrained(gpt_folder, dtype=dtype)
+        assert model.dtype == (np.float64 if dtype is np.float64 else np.float32)
+        wte = expect["transformer.wte.weight"].reshape(model.params["tok_emb"].shape)
+        np.testing.assert_array_equal(model.params["tok_emb"], wte.astype(model.dtype))   # exact widening
+        assert np.isfinite(model.forward(np.array([[1, 2, 3]]))).all()
+
+
+def test_auto_dtype_keeps_a_float64_checkpoint_in_float64(gpt_folder):
+    GPT.from_pretrained(gpt_folder).astype(np.float64).save_pretrained(gpt_folder)
+    assert GPT.from_pretrained(gpt_folder, dtype="auto").dtype == np.float64
+    assert GPT.from_pretrained(gpt_folder).dtype == np.float32          # the default stays float32
+
+
+def test_float64_weights_beyond_float32_are_refused_not_inf(gpt_folder):
+    from tinyllm.models.safetensors_io import load_file, save_file
+
+    state, meta = load_file(gpt_folder / "model.safetensors")
+    state = {k: v.astype(np.float64) for k, v in state.items()}
+    state["transformer.wpe.weight"][0, 0] = 1e300
+    save_file(state, gpt_folder / "model.safetensors", meta)
+    with pytest.raises(ValueError, match=r"weight 'pos_emb' \(float64\) has values beyond the range of float32"):
+        GPT.from_pretrained(gpt_folder)
+    assert GPT.from_pretrained(gpt_folder, dtype=np.float64).params["pos_emb"][0, 0] == 1e300
+
+
+@pytest.mark.parametrize("edit, words", [
+    ({"dtype": "int8"}, "dtype = 'int8' is not a float dtype"),
+    ({"torch_dtype": "float8_e4m3fn"}, "torch_dtype = 'float8_e4m3fn' is not a float dtype"),
+    ({"dtype": ["float32"]}, "is not a float dtype"),
+    ({"quantization_config": {"quant_method": "bitsandbytes"}}, "quantized checkpoint.*bitsandbytes"),
+])
+def test_config_dtype_that_is_not_a_float_precision_is_refused(gpt_folder, edit, words):
+    config = json.loads((gpt_folder / "config.json").read_text())
+    (gpt_folder / "config.json").write_text(json.dumps({**config, **edit}))
+    with pytest.raises(ValueError, match=words) as e:
+        GPT.from_pretrained(gpt_folder)
+    assert "config.json" in str(e.value)
+
+
+def test_float8_tensors_are_refused_by_name(tmp_path, gpt_folder):
+    # before: AttributeError: module 'numpy' has no attribute 'float8_e4m3fn'
+    def to_f8(h):
+        for name, entry in h.items():
+            if name != "__metadata__":
+                entry["dtype"] = "F8_E4M3"
+                entry["shape"] = [int(np.prod(entry["shape"])) * 4]
+
+    _rewrite_header(gpt_folder / "model.safetensors", to_f8)
+    with pytest.raises(ValueError, match="has dtype F8_E4M3, which NumPy cannot hold"):
+        GPT.from_pretrained(gpt_folder)
+
+
+def test_cli_evaluates_a_float64_run_in_float64(tmp_path):
+    # before: `tinyllm eval` of a --dtype float64 run computed in float32, not reproducing its numbers
+    from tinyllm.cli import load_model
+    from tinyllm.data import CharTokenizer
+
+    tok = CharTokenizer(list("abcdef"))
+    model = GPT(GPTConfig(vocab_size=tok.vocab_size, n_layer=1, n_head=1, d_model=8, max_len=8), dtype=np.float64)
+    model.save_pretrained(tmp_path / "run", tokenizer=tok)
+    loaded, _ = load_model(str(tmp_path / "run"))
+    assert loaded.dtype == np.float64
+    np.testing.assert_array_equal(loaded.params["tok_emb"], model.params["tok_emb"])

@@ -101,10 +101,13 @@ def test_counts_that_would_run_or_allocate_without_bound_are_refused(argv, flag,
     refused_by_argparse(argv, capsys, flag, "at most")
 
 
-def test_an_empty_corpus_path_is_not_the_current_folder(gpt_run):
+def test_an_empty_corpus_path_is_not_the_current_folder(gpt_run, capsys):
     # before: "" became Path("") = ".", and every file under the working folder was read as text
-    code, _, err = run(["eval", str(gpt_run), "--corpus", "", "--docs", "5"])
-    assert code == 2 and "corpus" in err and "empty" in err
+    refused_by_argparse(["eval", str(gpt_run), "--corpus", "", "--docs", "5"], capsys, "--corpus", "empty")
+    from tinyllm.train.pretrain import load_text
+
+    with pytest.raises(ValueError, match="empty"):          # the Python API refuses it too
+        load_text("")
 
 
 def test_mask_prob_for_a_gpt_is_refused_not_ignored(tmp_path):
@@ -431,3 +434,212 @@ def test_an_unreadable_file_is_an_error_naming_it(run_dir, monkeypatch):
     monkeypatch.setattr(jsonfile, "read_bytes", denied)
     code, _, err = run(["generate", str(run_dir), "--max-new-tokens", "3"])   # before: a traceback
     assert code == 2 and "Permission denied" in err and "config.json" in err, err
+
+
+# ------------------------------------------------------------------------------ round 4
+
+
+def test_eval_on_a_text_too_short_to_score_is_an_error(gpt_run, tmp_path):
+    # before: ZeroDivisionError traceback from the window batches
+    for text in ("a", "ab"):
+        (tmp_path / "short.txt").write_text(text)
+        code, _, err = run(["eval", str(gpt_run), "--corpus", str(tmp_path / "short.txt")])
+        assert code == 2 and "short.txt" in err and "at least 2" in err, err
+
+
+def test_resume_with_fewer_steps_than_done_is_refused_and_changes_nothing(run_dir):
+    # before: "--steps 2 replaces 4", exit 0, recipe.json said 2 steps for a model of 4
+    before = (run_dir / "recipe.json").read_text()
+    code, _, err = run(["pretrain", "--out", str(run_dir), "--resume", "--steps", "2", "--quiet"])
+    assert code == 2 and "--steps 2 is fewer than the 4 steps" in err, err
+    assert (run_dir / "recipe.json").read_text() == before
+    code, _, err = run(["pretrain", "--out", str(run_dir), "--resume", "--steps", "4", "--quiet"])
+    assert code == 0 and "nothing to train" in err, err
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda r: r.update(model="bert"), "'GPT' checkpoint, this run trains a BERT"),
+    (lambda r: r.update(max_len=24), "'pos_emb'"),
+])
+def test_a_recipe_that_does_not_describe_the_checkpoints_is_named(run_dir, edit, words):
+    # before: "checkpoints/best is complete: continue from it with --resume best", which failed alike
+    edit_json(run_dir / "recipe.json", edit)
+    code, _, err = run(["pretrain", "--out", str(run_dir), "--resume", "--quiet"])
+    assert code == 2 and "recipe.json does not describe the model" in err and words in err, err
+    assert "--resume best" not in err
+
+
+def test_resume_on_a_corpus_file_that_changed_is_refused(tmp_path):
+    # before: a corpus edited after the run started (here: the same number of distinct characters,
+    # so the same shapes) resumed silently, on other ids and other text
+    corpus = tmp_path / "corpus.txt"
+    words = "the cat sat on a mat and ate fish while dogs barked loudly at night".split()
+    text = " ".join(words[(i * 7) % len(words)] for i in range(3000))
+    corpus.write_text(text)
+    flags = [f if f != "48" else "32" for f in TINY]
+    code, _, err = run(["pretrain", "--out", str(tmp_path / "r"), "--corpus", str(corpus), *flags])
+    assert code == 0, err
+    assert (tmp_path / "r" / "data_fingerprint.json").exists()
+    corpus.write_text(text.replace("a", "Q"))
+    code, _, err = run(["pretrain", "--out", str(tmp_path / "r"), "--resume", "--steps", "6", "--quiet"])
+    assert code == 2 and "the data are not the ones this run was trained on" in err, err
+    corpus.write_text(text)
+    code, _, err = run(["pretrain", "--out", str(tmp_path / "r"), "--resume", "--steps", "6", "--quiet"])
+    assert code == 0, err
+
+
+def test_a_run_without_a_data_fingerprint_resumes_with_a_note(run_dir):
+    (run_dir / "data_fingerprint.json").unlink()
+    code, _, err = run(["pretrain", "--out", str(run_dir), "--resume", "--steps", "6", "--quiet"])
+    assert code == 0 and "cannot be checked" in err, err
+
+
+def test_an_unknown_backend_leaves_no_folder_behind(tmp_path):
+    # before: the folder was made and recipe.json written, then the backend refused; the same
+    # command again said "not empty; pass --resume", and --resume "no checkpoint"
+    out = tmp_path / "r"
+    code, _, err = run(["pretrain", "--out", str(out), "--backend", "bogus", *TINY])
+    assert code == 2 and "backend: 'bogus' is not available" in err, err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["pretrain", "--out", ""], "--out"),            # before: silently runs/gpt-tinyworld
+    (["pretrain", "--corpus", " "], "--corpus"),
+    (["generate", ""], "model"),                     # before: the working folder, read as a model
+    (["eval", "GPT", "--corpus", ""], "--corpus"),
+    (["app", "qa", "--model", ""], "--model"),
+    (["demo", "--out", ""], "--out"),
+    (["prompt", "--task", "tw-sentiment", "--model", ""], "--model"),   # before: the default model
+])
+def test_empty_names_and_paths_are_refused(argv, flag, capsys):
+    refused_by_argparse(argv, capsys, flag, "empty string")
+
+
+def test_min_lr_is_a_flag_as_the_help_says(run_dir):
+    # before: the help and the README listed --min-lr among the flags a resume may change; argparse
+    # did not know it
+    code, _, err = run(["pretrain", "--out", str(run_dir), "--resume", "--steps", "6", "--min-lr", "0.001"])
+    assert code == 0 and "--min-lr 0.001 replaces" in err, err
+    assert json.loads((run_dir / "recipe.json").read_text())["min_lr"] == 0.001
+
+
+# ------------------------------------------------------------------------------ the Python API, round 4
+
+
+@pytest.fixture(scope="module")
+def tiny_gpt(gpt_run):
+    from tinyllm.data import load_tokenizer
+    from tinyllm.models import GPT
+
+    return GPT.from_pretrained(gpt_run), load_tokenizer(gpt_run)
+
+
+WORDS = {"negative": ["awful"], "positive": ["great"]}
+EXAMPLES = [("review : I ate soup .", "positive"), ("review : dull .", "negative")]
+
+
+def _bounded(call, match):
+    """``call`` is refused with ValueError(match) at once, having allocated next to nothing."""
+    import tracemalloc
+
+    start = time.perf_counter()
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=match):
+            call()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 50_000_000 and time.perf_counter() - start < 5
+
+
+def test_a_template_asking_for_a_billion_soft_vectors_is_refused(tiny_gpt):
+    # before: compile() built a list of 10**9 entries (minutes, gigabytes)
+    from tinyllm.prompt import PromptModel
+
+    gpt, tok = tiny_gpt
+    for slot in ("{soft*1000000000}", "{trigger*1000000000}", "{soft*48}"):
+        _bounded(lambda: PromptModel(gpt, tok, "{x} " + slot + " {mask} .", WORDS), "more than fit in the model's context")
+
+
+def test_fit_with_a_batch_of_a_billion_is_refused(tiny_gpt):
+    # before: a queue of 10**9 shuffled indices was built (a batch may span epochs)
+    from tinyllm.prompt import PromptModel, fit
+
+    gpt, tok = tiny_gpt
+    pm = PromptModel(gpt, tok, "{x} it was {mask} .", WORDS)
+    _bounded(lambda: fit(pm, EXAMPLES, steps=1, lr=1e-2, batch_size=10**9), "batch_size must be at most")
+    assert len(fit(pm, EXAMPLES, steps=1, lr=1e-2, batch_size=8)) == 1        # larger than the set: fine
+
+
+@pytest.mark.parametrize("config, words", [
+    (lambda P: P.PromptTuningConfig(num_virtual_tokens=10**9), "num_virtual_tokens=1,000,000,000 is more than"),
+    (lambda P: P.PrefixTuningConfig(num_virtual_tokens=10**9), "num_virtual_tokens"),
+    (lambda P: P.PrefixTuningConfig(num_virtual_tokens=4, encoder_hidden_size=10**9), "encoder_hidden_size"),
+    (lambda P: P.PromptEncoderConfig(num_virtual_tokens=4, encoder_hidden_size=10**9), "encoder_hidden_size"),
+])
+def test_peft_modules_too_large_to_mean_are_refused_before_allocating(tiny_gpt, config, words):
+    # before: numpy's MemoryError ("Unable to allocate 119. GiB") from deep inside the builder
+    import tinyllm.prompt as P
+
+    gpt, tok = tiny_gpt
+    _bounded(lambda: P.PromptModel(gpt, tok, "{x} it was {mask} .", WORDS, peft=config(P)), words)
+
+
+def test_generate_bounds_its_length_and_names_a_bad_seed(tiny_gpt):
+    from tinyllm.generate import generate
+
+    gpt, tok = tiny_gpt
+    _bounded(lambda: generate(gpt, [tok.bos_id], max_new_tokens=10**12), r"max_new_tokens: expected an int in \[0, 1,000,000\]")
+    with pytest.raises(ValueError, match="seed: expected an int >= 0"):      # before: numpy's message
+        generate(gpt, [tok.bos_id], max_new_tokens=2, seed=-1)
+
+
+def test_a_classifier_of_a_trillion_labels_is_refused(tiny_gpt, tmp_path):
+    # before: MemoryError allocating the (C, 10**9) head; from a config.json's num_labels too
+    from tinyllm.models import BERT, BERTClassifier, BERTConfig, GPTClassifier
+
+    gpt, _ = tiny_gpt
+    _bounded(lambda: GPTClassifier.from_model(gpt, num_labels=10**9), "num_labels must be at most")
+    BERT(BERTConfig(vocab_size=20, n_layer=1, n_head=1, d_model=8, max_len=8)).save_pretrained(tmp_path / "b")
+    edit_json(tmp_path / "b" / "config.json", lambda c: c.update(num_labels=10**12))
+    _bounded(lambda: BERTClassifier.from_pretrained(tmp_path / "b"), "num_labels must be at most")
+
+
+def test_a_repeated_seed_or_k_is_refused_not_counted_twice(bert_run, capsys):
+    # before: --seeds 1 1 reported "accuracy: ... (2 seeds)", the same run counted twice in mean ± std
+    common = ["--task", "tw-sentiment", "--model", str(bert_run), "--n-test", "4"]
+    for argv, flag in ((["prompt", *common, "--method", "zero-shot", "--seeds", "1", "1"], "--seeds"),
+                       (["prompt", "grid", *common, "--methods", "zero-shot", "--ks", "0", "0", "--seeds", "1"], "--ks")):
+        code, _, err = run(argv)
+        assert code == 2 and f"{flag}: " in err and "more than once" in err, err
+
+
+def test_a_grid_file_of_another_n_test_is_not_averaged_in(bert_run, tmp_path):
+    # before: the table averaged the --n-test 4 rows already in the file with the new --n-test 8 rows
+    grid = ["prompt", "grid", "--task", "tw-sentiment", "--model", str(bert_run), "--methods", "zero-shot",
+            "--ks", "0", "--seeds", "1", "--out", str(tmp_path / "g.json")]
+    code, _, err = run([*grid, "--n-test", "4"])
+    assert code == 0, err
+    code, _, err = run([*grid, "--n-test", "8"])
+    assert code == 2 and "with --n-test 4, not 8" in err, err
+    assert all(r["n_test"] == 4 for r in json.loads((tmp_path / "g.json").read_text())["rows"])
+
+
+def test_two_grids_on_one_file_do_not_lose_rows(bert_run, tmp_path):
+    # before: each process read the file at its start and rewrote it after every run, so the rows of
+    # the one that finished first were lost; now the second is refused while the first runs
+    from tinyllm.train.runlock import RunLock
+
+    out = tmp_path / "g.json"
+    holder = RunLock(tmp_path, name=".g.json.lock", what=str(out)).acquire()    # a grid in progress
+    try:
+        code, _, err = run(["prompt", "grid", "--task", "tw-sentiment", "--model", str(bert_run), "--methods",
+                            "zero-shot", "--ks", "0", "--seeds", "1", "--n-test", "4", "--out", str(out)])
+        assert code == 2 and "is in use by another tinyllm process" in err and "g.json" in err, err
+    finally:
+        holder.release()
+    code, _, err = run(["prompt", "grid", "--task", "tw-sentiment", "--model", str(bert_run), "--methods",
+                        "zero-shot", "--ks", "0", "--seeds", "1", "--n-test", "4", "--out", str(out)])
+    assert code == 0 and out.exists() and not (tmp_path / ".g.json.lock").exists(), err

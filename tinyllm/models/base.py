@@ -25,6 +25,18 @@ def check_dtype(dtype):
 
 
 
+MAX_LABELS = 100_000    # classes of a classifier head: far above any task, far below a memory blow-up
+
+
+def check_num_labels(num_labels):
+    """num_labels as an int in [1, MAX_LABELS]; anything else is a ValueError (a config.json's
+    num_labels of 10**12 would otherwise allocate a (C, 10**12) head)."""
+    if isinstance(num_labels, bool) or not isinstance(num_labels, (int, np.integer)) or num_labels < 1:
+        raise ValueError(f"num_labels must be a positive int, got {num_labels!r}")
+    if num_labels > MAX_LABELS:
+        raise ValueError(f"num_labels must be at most {MAX_LABELS:,}, got {num_labels:,}")
+    return int(num_labels)
+
 # How each parameter starts, by the last part of its name (one table instead of rules on name
 # patterns): "ones" | "zeros" | "weight" (normal, std from the fan-in C_in of a (C_in, C_out)
 # matrix) | "residual" (a weight whose output is added to the residual stream, S7: also scaled by

@@ -18,7 +18,7 @@ and ``loss_and_grads`` raise.
 import numpy as np
 
 from tinyllm.models import hf
-from tinyllm.models.base import GRAD_INPUTS, Model, check_backward_args, check_dtype, scatter_rows
+from tinyllm.models.base import GRAD_INPUTS, Model, check_backward_args, scatter_rows
 from tinyllm.models.block import block_stack_shapes
 from tinyllm.models.config import BERTConfig
 from tinyllm.models.inputs import (IGNORE_INDEX, check_at, check_embeds, check_ids, check_labels, check_mask,
@@ -259,14 +259,15 @@ class BERT(Model):
 
         A folder without the MLM head (BertModel) loads as an encoder: ``has_mlm_head`` is False, a
         warning says so, ``encode`` works and ``forward`` raises. Returns the model in evaluation
-        mode; ``model.skipped_keys`` lists checkpoint entries that are not used (pooler, buffers)."""
+        mode; ``model.skipped_keys`` lists checkpoint entries that are not used (pooler, buffers).
+        `dtype`: float32, float64 or "auto", and the stored precisions, as in ``GPT.from_pretrained``."""
         import warnings
 
         hf_config, state = hf.read_folder(folder)
+        dtype = hf.compute_dtype(dtype, hf_config, folder)
         config = hf.config_from_hf(BERTConfig, hf_config, folder, state)
         params, has_head, skipped = hf.bert_params_from_hf(state, config, bert_param_shapes(config, True))
-        dtype = check_dtype(dtype)
-        params = {k: np.ascontiguousarray(v, dtype=dtype) for k, v in params.items()}
+        params = hf.converted(params, dtype, folder)
         model = cls(config, dtype=dtype, mlm_head=has_head, params=params)
         model.skipped_keys = skipped
         if not has_head:

@@ -20,7 +20,7 @@ import warnings
 import numpy as np
 
 from tinyllm.models import hf
-from tinyllm.models.base import GRAD_INPUTS, check_backward_args, check_dtype
+from tinyllm.models.base import GRAD_INPUTS, check_backward_args, check_num_labels
 from tinyllm.models.bert import BERT, bert_param_shapes
 from tinyllm.models.config import BERTConfig
 from tinyllm.models.inputs import check_labels
@@ -72,9 +72,7 @@ class BERTClassifier(BERT):
     """
 
     def __init__(self, config, num_labels=2, seed=0, dtype=np.float32, params=None):
-        if isinstance(num_labels, bool) or not isinstance(num_labels, (int, np.integer)) or num_labels < 1:
-            raise ValueError(f"num_labels must be a positive int, got {num_labels!r}")
-        self.num_labels = int(num_labels)
+        self.num_labels = check_num_labels(num_labels)
         super().__init__(config, seed=seed, dtype=dtype, mlm_head=False, params=params)
 
     def param_shapes(self):
@@ -189,18 +187,18 @@ class BERTClassifier(BERT):
 
         num_labels: default from config.json (id2label / num_labels), else 2. Head parameters the
         checkpoint lacks are initialised from `seed` and listed in ``model.initialized_keys``.
+        `dtype`: float32, float64 or "auto", and the stored precisions, as in ``GPT.from_pretrained``.
         Returns the model in evaluation mode.
         """
         hf_config, state = hf.read_folder(folder)
+        dtype = hf.compute_dtype(dtype, hf_config, folder)
         config = hf.config_from_hf(BERTConfig, hf_config, folder, state)
         if num_labels is None:
             num_labels = len(hf_config.get("id2label") or {}) or hf_config.get("num_labels") or 2
-        dtype = check_dtype(dtype)
         model = cls(config, num_labels=num_labels, seed=seed, dtype=dtype)
         shapes = model.param_shapes()
         params, skipped, missing_head = hf.bert_classifier_params_from_hf(state, config, shapes)
-        for k, v in params.items():
-            model.params[k] = np.ascontiguousarray(v, dtype=dtype)
+        model.params.update(hf.converted(params, dtype, folder))
         model.skipped_keys, model.initialized_keys = skipped, missing_head
         if missing_head:
             warnings.warn(f"{folder}: the checkpoint has no {missing_head}; they are newly initialised "

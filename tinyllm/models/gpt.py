@@ -12,7 +12,7 @@ Parameter names: ``tok_emb`` (V, C), ``pos_emb`` (max_len, C), ``h.{i}.ln_1.gamm
 import numpy as np
 
 from tinyllm.models import hf
-from tinyllm.models.base import GRAD_INPUTS, Model, check_backward_args, check_dtype, scatter_rows
+from tinyllm.models.base import GRAD_INPUTS, Model, check_backward_args, scatter_rows
 from tinyllm.models.block import block_stack_shapes
 from tinyllm.models.config import GPTConfig
 from tinyllm.models.inputs import (check_at, check_embeds, check_ids, check_labels, check_mask, check_past_kv,
@@ -208,13 +208,16 @@ class GPT(Model):
     def from_pretrained(cls, folder, dtype=np.float32):
         """Load a Hugging Face GPT2LMHeadModel / GPT2Model folder (or one written by save_pretrained).
 
-        Returns the model in evaluation mode; `model.skipped_keys` lists checkpoint entries that are
-        not parameters (attention-bias buffers)."""
+        `dtype`: the compute dtype, float32 or float64, or "auto" (float64 when config.json says the
+        weights are float64, else float32). Stored weights of any float precision (F16, BF16, F32,
+        F64) are converted to it; config.json's dtype/torch_dtype must name a float precision (a
+        quantized checkpoint is refused). Returns the model in evaluation mode; `model.skipped_keys`
+        lists checkpoint entries that are not parameters (attention-bias buffers)."""
         hf_config, state = hf.read_folder(folder)
+        dtype = hf.compute_dtype(dtype, hf_config, folder)
         config = hf.config_from_hf(GPTConfig, hf_config, folder, state)
         params, skipped = hf.gpt_params_from_hf(state, config, gpt_param_shapes(config))
-        dtype = check_dtype(dtype)
-        params = {k: np.ascontiguousarray(v, dtype=dtype) for k, v in params.items()}
+        params = hf.converted(params, dtype, folder)
         model = cls(config, dtype=dtype, params=params)
         model.skipped_keys = skipped
         return model.eval()

@@ -14,7 +14,7 @@ Parameter names: the GPT's (gpt.py; tok_emb still embeds the input, the LM head 
 
 import numpy as np
 
-from tinyllm.models.base import GRAD_INPUTS, check_backward_args
+from tinyllm.models.base import GRAD_INPUTS, check_backward_args, check_num_labels
 from tinyllm.models.classifier import classification_loss
 from tinyllm.models.gpt import GPT, gpt_param_shapes
 from tinyllm.ops.layernorm import layernorm_backward, layernorm_forward
@@ -30,9 +30,7 @@ class GPTClassifier(GPT):
     """
 
     def __init__(self, config, num_labels=2, seed=0, dtype=np.float32, params=None):
-        if isinstance(num_labels, bool) or not isinstance(num_labels, (int, np.integer)) or num_labels < 1:
-            raise ValueError(f"num_labels must be a positive int, got {num_labels!r}")
-        self.num_labels = int(num_labels)
+        self.num_labels = check_num_labels(num_labels)
         super().__init__(config, seed=seed, dtype=dtype, params=params)
 
     def param_shapes(self):

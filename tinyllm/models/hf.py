@@ -20,7 +20,9 @@ import os
 import numpy as np
 
 from tinyllm.jsonfile import read_json
+from tinyllm.models.base import check_dtype
 from tinyllm.models.safetensors_io import load_file, save_file
+from tinyllm.safepaths import folder_file
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -89,17 +91,20 @@ _BERT_SKIP_PREFIXES = ("embeddings.position_ids", "pooler.", "cls.seq_relationsh
 def read_folder(folder):
     """-> (config.json dict, HF state dict name -> ndarray) of a checkpoint folder.
 
-    Every file is checked before it is used: config.json must be a JSON object; a sharded
-    checkpoint's index must map tensor names to shard files inside ``folder`` (no paths out of it),
-    and no tensor may appear in two shards; the safetensors files themselves are validated by the
-    ``safetensors`` package (offsets, dtypes, sizes; no overlapping or aliased tensors).
+    Every file is checked before it is used: none may be a symbolic link out of ``folder``
+    (``tinyllm.safepaths``; a Hugging Face hub cache snapshot's links into its blobs are fine);
+    config.json must be a JSON object; a sharded checkpoint's index must map tensor names to shard
+    files inside ``folder`` (no paths out of it), and no tensor may appear in two shards; the
+    safetensors files themselves are validated by the ``safetensors`` package (offsets, dtypes,
+    sizes; no overlapping or aliased tensors).
     """
     folder = os.fspath(folder)
-    cfg_path = os.path.join(folder, CONFIG_NAME)
+    cfg_path = folder_file(folder, CONFIG_NAME, "model file")
     if not os.path.isfile(cfg_path):
         raise FileNotFoundError(f"{folder!r} is not a checkpoint folder: no {CONFIG_NAME}")
     hf_config = read_json(cfg_path, CONFIG_NAME, max_bytes=MAX_CONFIG_BYTES)
-    single, index = os.path.join(folder, WEIGHTS_NAME), os.path.join(folder, INDEX_NAME)
+    single = folder_file(folder, WEIGHTS_NAME, "model file")
+    index = folder_file(folder, INDEX_NAME, "model file")
     if os.path.isfile(single):
         state, _ = load_file(single)
     elif os.path.isfile(index):
@@ -141,15 +146,14 @@ def _shards(folder, index):
     weight_map = read_json(index, INDEX_NAME).get("weight_map")
     if not isinstance(weight_map, dict) or not weight_map:
         raise ValueError(f"{index!r}: 'weight_map' must be a non-empty object {{tensor name: shard file}}")
-    root = os.path.realpath(folder)
     shards = set()
     for name, shard in weight_map.items():
         if not isinstance(shard, str) or not shard.endswith(".safetensors"):
             raise ValueError(f"{index!r}: tensor {name!r} maps to {shard!r}, expected a .safetensors file name")
-        path = os.path.realpath(os.path.join(root, shard))
-        if os.path.isabs(shard) or os.path.dirname(path) != root:
+        if os.path.isabs(shard) or "/" in shard or "\\" in shard:
             raise ValueError(f"{index!r}: shard {shard!r} of tensor {name!r} is not a file inside the "
                              f"checkpoint folder; refusing to read outside it")
+        path = folder_file(folder, shard, f"shard of tensor {name!r} (in {INDEX_NAME}),")
         if not os.path.isfile(path):
             raise FileNotFoundError(f"{index!r}: shard {shard!r} of tensor {name!r} does not exist")
         shards.add(shard)
@@ -199,6 +203,56 @@ def write_folder(folder, hf_config, state, tokenizer=None, framing=None):
         json.dump(hf_config, f, indent=2, sort_keys=True)
         f.write("\n")
     os.replace(tmp, os.path.join(folder, CONFIG_NAME))
+
+
+# config.json's "dtype" (transformers >= 4.56) or "torch_dtype": the precision the weights are stored in
+HF_FLOAT_DTYPES = ("float32", "float16", "bfloat16", "float64")
+
+
+def stored_dtype(hf_config, folder):
+    """The float precision a config.json says its weights are stored in (None when it does not say).
+
+    Anything else (an integer type, float8, a quantization_config) is a quantized checkpoint,
+    which tinyllm cannot compute with: a ValueError naming the file."""
+    path = os.path.join(os.fspath(folder), CONFIG_NAME)
+    if hf_config.get("quantization_config") is not None:
+        q = hf_config["quantization_config"]
+        method = q.get("quant_method") if isinstance(q, dict) else q
+        raise ValueError(f"{path}: a quantized checkpoint (quantization_config {str(method)[:40]!r}); tinyllm "
+                         f"loads float weights only (float16, bfloat16, float32 or float64)")
+    found = None
+    for key in ("dtype", "torch_dtype"):
+        value = hf_config.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str) or value.removeprefix("torch.") not in HF_FLOAT_DTYPES:
+            raise ValueError(f"{path}: {key} = {str(value)[:40]!r} is not a float dtype tinyllm can load; "
+                             f"expected one of {list(HF_FLOAT_DTYPES)}")
+        found = found or value.removeprefix("torch.")
+    return found
+
+
+def compute_dtype(dtype, hf_config, folder):
+    """The NumPy dtype a checkpoint is loaded in: ``dtype`` (float32 or float64), or with "auto" the
+    stored precision when NumPy computes in it (float64), else float32 (float16 and bfloat16
+    weights are widened: tinyllm computes in float32 or float64 only)."""
+    stored = stored_dtype(hf_config, folder)
+    if isinstance(dtype, str) and dtype == "auto":
+        return np.dtype(np.float64 if stored == "float64" else np.float32)
+    return check_dtype(dtype)
+
+
+def converted(params, dtype, folder):
+    """Every array of ``params`` as a C-contiguous array of ``dtype``. A weight too large for it (a
+    float64 checkpoint's 1e300 becomes inf in float32) is a ValueError naming it, not an inf."""
+    out = {}
+    with np.errstate(over="ignore"):
+        for name, value in params.items():
+            out[name] = np.ascontiguousarray(value, dtype=dtype)
+            if not np.isfinite(out[name]).all():
+                raise ValueError(f"{folder!r}: weight {name!r} ({value.dtype}) has values beyond the range "
+                                 f"of {np.dtype(dtype)}; load it with dtype=np.float64")
+    return out
 
 
 def hf_dtype_name(dtype):

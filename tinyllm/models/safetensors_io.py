@@ -11,7 +11,9 @@ header that is not such an object, offsets outside the data, tensors whose byte 
 match dtype x shape, and overlapping, aliased or gapped tensors (each tensor must start where the
 previous one ends). Any of those becomes a ValueError naming the file here.
 
-bfloat16 has no NumPy dtype: it loads as float32 (its 16 bits are the top half of a float32).
+bfloat16 has no NumPy dtype: it loads as float32 (its 16 bits are the top half of a float32), which
+holds every bfloat16 value exactly. The 8- and 4-bit float formats of quantized checkpoints (F8_E4M3,
+F8_E5M2, ...) have no NumPy dtype either and are refused by name.
 """
 
 import os
@@ -21,6 +23,9 @@ import numpy as np
 from safetensors import SafetensorError, deserialize, safe_open
 from safetensors.numpy import save_file as _save_file
 
+# the safetensors dtypes NumPy can hold (BF16 is widened to float32 here)
+LOAD_DTYPES = frozenset(("F64", "F32", "F16", "BF16", "I64", "I32", "I16", "I8", "U64", "U32", "U16",
+                         "U8", "BOOL"))
 _SAVE_DTYPES = frozenset(np.dtype(t) for t in ("f8", "f4", "f2", "i8", "i4", "i2", "i1", "u1", "?"))
 
 
@@ -39,7 +44,12 @@ def load_file(path):
     try:
         with safe_open(path, framework="np") as f:
             metadata = f.metadata() or {}
-            bf16 = {n for n in f.keys() if f.get_slice(n).get_dtype() == "BF16"}
+            dtypes = {n: f.get_slice(n).get_dtype() for n in f.keys()}
+            odd = sorted(n for n, d in dtypes.items() if d not in LOAD_DTYPES)
+            if odd:
+                raise ValueError(f"{path}: tensor {odd[0]!r} has dtype {dtypes[odd[0]]}, which NumPy cannot "
+                                 f"hold (a quantized checkpoint?); tinyllm reads F64, F32, F16 and BF16 weights")
+            bf16 = {n for n, d in dtypes.items() if d == "BF16"}
             tensors = {n: np.array(f.get_tensor(n)) for n in f.keys() if n not in bf16}
         if bf16:
             with open(path, "rb") as fh:

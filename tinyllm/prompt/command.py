@@ -30,6 +30,7 @@ def add_parser(sub, positive_int, nonneg_int, positive_float):
     """Register ``tinyllm prompt`` on the subparsers `sub` (the argument types come from tinyllm.cli)."""
     import argparse
 
+    from tinyllm.cli import nonempty
     from tinyllm.prompt import methods as M
     from tinyllm.prompt import tasks
 
@@ -52,7 +53,7 @@ def add_parser(sub, positive_int, nonneg_int, positive_float):
     p.add_argument("--task", required=True, choices=tasks.names(),
                    help="step 1, task analysis: which task (tw-* are built from TinyWorld; mr2/mr3 are real "
                         "movie reviews, fetched on first use)")
-    p.add_argument("--model", default=None,
+    p.add_argument("--model", type=nonempty, default=None,
                    help="the pre-trained model: a zoo name (tinyworld-gpt-256, tinyworld-bert-256, ...) or a "
                         "model folder (default: tinyworld-bert-256 for cloze-style methods)")
     p.add_argument("--method", default=None, choices=M.METHODS,
@@ -76,7 +77,9 @@ def add_parser(sub, positive_int, nonneg_int, positive_float):
     g = p.add_argument_group("training (step 3, methods that train; defaults: tinyllm.prompt.methods.HYPERPARAMETERS)")
     g.add_argument("--steps", type=positive_int, help="AdamW steps")
     g.add_argument("--lr", type=positive_float, help="learning rate")
-    g.add_argument("--batch-size", type=at_most(positive_int, MAX_EXAMPLES), help="examples per step")
+    from tinyllm.prompt.pet import MAX_BATCH
+
+    g.add_argument("--batch-size", type=at_most(positive_int, MAX_BATCH), help="examples per step")
     p.add_argument("--json", action="store_true", help="print every result row as JSON too")
     g = p.add_argument_group("grid (tinyllm prompt grid)")
     g.add_argument("--methods", nargs="+", choices=M.METHODS, help="methods of the grid (default: all that apply)")
@@ -101,6 +104,10 @@ def cmd_prompt(args, out, err, load_model):
         if stray:
             raise ValueError(f"{', '.join(stray)}: options of `tinyllm prompt grid`, not of a single run; "
                              f"write `tinyllm prompt grid ...`, or use --method and --k")
+    for flag, values in (("--seeds", args.seeds), ("--ks", args.ks), ("--methods", args.methods)):
+        twice = sorted({v for v in values if values.count(v) > 1}) if values else []
+        if twice:      # a repeated seed would count twice in the mean ± std as if it were another sample
+            raise ValueError(f"{flag}: {', '.join(map(str, twice))} given more than once; each value is one run")
     if args.quick:
         if args.action != "grid":
             raise ValueError("--quick is for 'tinyllm prompt grid'")
@@ -184,12 +191,31 @@ def _grid(args, out, name, model, tok):
         above = next((p for p in target.parents if p.exists()), None)
         if above is not None and not above.is_dir():
             raise ValueError(f"--out: {str(above)!r} is a file, so {args.out!r} cannot be created below it")
+        if target.exists():     # its rows of another --n-test would be averaged with these in one table
+            from tinyllm.prompt.grid import load_rows
+
+            other = sorted({r["n_test"] for r in load_rows(target)
+                            if r["task"] == args.task and r["model"] == name and r["n_test"] != args.n_test})
+            if other:
+                raise ValueError(f"--out: {args.out} holds {args.task} runs of {name} with --n-test "
+                                 f"{', '.join(map(str, other))}, not {args.n_test}: their accuracies would be "
+                                 f"averaged with these; use another --out, or the same --n-test")
 
     def progress(row):
         out.write(f"{row['method']:>14}  K={row['k']:<4} seed={row['seed']:<4} accuracy {row['accuracy']:.4f}  "
                   f"({row['seconds']:.1f} s)\n")
 
-    rows = run_grid(args.task, name, methods, args.ks, args.seeds, out=args.out, n_test=args.n_test,
-                    model=model, tokenizer=tok, progress=progress)
+    lock = None
+    if args.out is not None:    # two grids on one file would each rewrite it without the other's rows
+        from tinyllm.train.runlock import RunLock
+
+        target.parent.mkdir(parents=True, exist_ok=True)
+        lock = RunLock(target.parent, name=f".{target.name}.lock", what=str(args.out)).acquire()
+    try:
+        rows = run_grid(args.task, name, methods, args.ks, args.seeds, out=args.out, n_test=args.n_test,
+                        model=model, tokenizer=tok, progress=progress)
+    finally:
+        if lock is not None:
+            lock.release()
     out.write(markdown_table(rows) + "\n")
     return 0

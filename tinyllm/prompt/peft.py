@@ -109,6 +109,21 @@ def config_from_dict(d):
     return cls(**{k: v for k, v in d.items() if k != "peft_type"})
 
 
+def _check_size(config, model):
+    """Refuse, before anything is allocated, a module that cannot be meant: more virtual tokens than
+    the model's context, or an encoder far larger than the frozen model itself."""
+    name, cfg = type(config).__name__, model.config
+    n, C = config.num_virtual_tokens, cfg.d_model
+    if n > cfg.max_len:
+        raise ValueError(f"{name}: num_virtual_tokens={n:,} is more than the model's context max_len={cfg.max_len}")
+    H = getattr(config, "encoder_hidden_size", None) or 0
+    weights = H * (C + 2 * cfg.n_layer * C + H)        # an upper bound for the MLP, LSTM or prefix encoder
+    limit = 10 * model.num_params() + 10_000_000
+    if weights > limit:
+        raise ValueError(f"{name}: encoder_hidden_size={H:,} would build an encoder of about {weights:,} "
+                         f"weights, far more than the frozen model's {model.num_params():,}; choose a smaller width")
+
+
 def make_peft(config, model, tokenizer=None, seed=0, init_ids=None, params=None):
     """The trainable prompt module of ``config`` for a frozen ``model`` (GPT or BERT), S12.
 
@@ -122,4 +137,6 @@ def make_peft(config, model, tokenizer=None, seed=0, init_ids=None, params=None)
     if builder is None:
         raise TypeError(f"config must be a PromptTuningConfig, PrefixTuningConfig or PromptEncoderConfig, "
                         f"got {type(config).__name__}")
+    if hasattr(model, "config") and hasattr(model, "num_params"):    # else the builder's TypeError
+        _check_size(config, model)
     return builder(config, model, tokenizer=tokenizer, seed=seed, init_ids=init_ids, params=params)

@@ -38,7 +38,7 @@ def fit(prompt_model, examples, steps, lr, batch_size=8, seed=0, weight_decay=0.
     pairs = as_pairs(examples)
     texts, labels = [t for t, _ in pairs], [y for _, y in pairs]
     steps = _count(steps, "steps", 0)
-    batch_size = _count(batch_size, "batch_size", 1)
+    batch_size = _count(batch_size, "batch_size", 1, MAX_BATCH)
     params = {k: v for k, v in pm.prompt_params.items() if k != TRIGGER}
     if not params:
         raise ValueError("this prompt has only {trigger} slots, which are discrete tokens: search them "
@@ -49,7 +49,7 @@ def fit(prompt_model, examples, steps, lr, batch_size=8, seed=0, weight_decay=0.
             raise ValueError("unlabeled (the auxiliary MLM loss) needs PET on a BERT: a hard template, no peft")
         if not 0.0 <= mlm_weight <= 1.0:
             raise ValueError(f"mlm_weight must lie in [0, 1], got {mlm_weight}")
-        mlm = _mlm_batches(pm, unlabeled, mlm_batch_size or batch_size, seed)
+        mlm = _mlm_batches(pm, unlabeled, _count(mlm_batch_size or batch_size, "mlm_batch_size", 1, MAX_BATCH), seed)
     opt = AdamW(params, lr=lr, weight_decay=weight_decay)
     order = _Epochs(len(texts), seed)
     losses = []
@@ -130,7 +130,7 @@ def distill(teacher, classifier, texts, tokenizer, steps, lr, batch_size=8, temp
     if isinstance(texts, str) or not texts:
         raise ValueError("texts must be a non-empty list of unlabelled strings")
     steps = _count(steps, "steps", 0)
-    batch_size = _count(batch_size, "batch_size", 1)
+    batch_size = _count(batch_size, "batch_size", 1, MAX_BATCH)
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
     K = getattr(classifier, "num_labels", None)
@@ -206,7 +206,14 @@ def _mlm_batches(pm, texts, batch_size, seed):
         yield corrupted, labels, mask[b, :width]
 
 
-def _count(value, name, low):
+# examples per step: a batch may repeat examples (it spans epochs when larger than the set), so its
+# size is bounded by itself; a batch is one forward pass, and 10**9 rows would be built, not refused
+MAX_BATCH = 1024
+
+
+def _count(value, name, low, high=None):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
         raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    if high is not None and value > high:
+        raise ValueError(f"{name} must be at most {high:,} (one forward pass of that many rows), got {value:,}")
     return int(value)

@@ -71,6 +71,10 @@ class PromptModel:
                              "word goes (e.g. '{x} it was {mask} .')")
         self.verbalizer = verbalizer if isinstance(verbalizer, Verbalizer) else Verbalizer(verbalizer, tokenizer)
         self._framing()
+        counted = sum(p[1] or 0 for p in self.template.parts if p[0] in ("soft", "trigger"))
+        if counted >= model.config.max_len:     # checked before compile() builds a list of that length
+            raise ValueError(f"template {self.template.text!r} asks for {counted:,} soft or trigger vectors, "
+                             f"more than fit in the model's context max_len={model.config.max_len}")
         pieces, soft_init = self.template.compile(tokenizer)
         k = next(i for i, p in enumerate(pieces) if p[0] == "mask")
         self._before, self._after = pieces[:k], pieces[k + 1:]

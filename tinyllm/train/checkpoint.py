@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from tinyllm.jsonfile import read_text
+from tinyllm.safepaths import folder_file
 
 STATE_FILE = "trainer_state.json"
 OPTIMIZER_FILE = "optimizer.npz"
@@ -36,6 +37,11 @@ STATE_KEYS = ("step", "dtype", "rng", "data", "history", "evals", "best_val_loss
 
 class CheckpointError(ValueError):
     """A checkpoint that is missing a file or holds a damaged one: resuming from it would not be exact."""
+
+
+class CheckpointMismatch(CheckpointError):
+    """A complete checkpoint of another model than the run's recipe describes (another class, other
+    shapes): every checkpoint of the run will fail alike, so the fault is the recipe's."""
 
 
 def _tmp_name(target, kind):
@@ -142,6 +148,11 @@ def load_checkpoint_state(folder):
     real = resolve_checkpoint(folder)
     if real is None or not (real / STATE_FILE).exists():
         raise CheckpointError(f"checkpoint: no complete checkpoint in {folder} (missing {STATE_FILE})")
+    try:                                   # no file of it may be a link out of the checkpoint folder
+        for name in (STATE_FILE, OPTIMIZER_FILE):
+            folder_file(real, name, "checkpoint file")
+    except ValueError as e:
+        raise CheckpointError(f"checkpoint: {e}") from None
     try:
         state = json.loads(read_text(real / STATE_FILE, what=STATE_FILE))      # size-bounded, UTF-8
     except (ValueError, RecursionError, OSError) as e:

@@ -124,6 +124,10 @@ def evaluate_corpus(model, tokenizer, corpus="tinyworld", split="test", n_docs=1
             raise ValueError("corpus: BERT evaluation needs TinyWorld documents; use --corpus tinyworld")
         text = load_text(corpus)
         ids = tokenizer.encode(text[int(len(text) * 0.95):])       # the held-out part pretrain used
+        if len(ids) < 2:
+            raise ValueError(f"corpus {corpus!r}: its held-out part (the last 5% of the text) is "
+                             f"{len(ids)} token(s); scoring a next-token prediction needs at least 2; "
+                             f"give a longer text")
         windows = WindowBatches(ids, batch_size, min(T, len(ids) - 1), seed=seed)
         batches = windows.fixed_batches(max(1, n_docs // batch_size))
     r = evaluate(model, batches)

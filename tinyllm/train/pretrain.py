@@ -26,8 +26,9 @@ import numpy as np
 
 from tinyllm.data.framing import frame_causal
 from tinyllm.jsonfile import read_text
-from tinyllm.train.checkpoint import CheckpointError, atomic_write_file, resolve_checkpoint
-from tinyllm.train.resume import CHECKPOINTS, given_fields, merge_recipe, refusal
+from tinyllm.train.checkpoint import CheckpointError, CheckpointMismatch, atomic_write_file, resolve_checkpoint
+from tinyllm.train.resume import (CHECKPOINTS, check_data, checkpoint_fits, given_fields, merge_recipe,
+                                  read_data_fingerprint, refusal, write_data_fingerprint)
 from tinyllm.train.runlock import LOCK_FILE, RunLock, remove_stale_temporaries
 
 RECIPE_FILE = "recipe.json"
@@ -414,7 +415,7 @@ def prepare_out_dir(out, force=False):
 
 def open_resumed_run(out, which):
     """Lock the run folder ``out`` for ``--resume`` and read its recipe. Returns (lock, saved Recipe,
-    the names of stale temporary files removed)."""
+    the names of stale temporary files removed, the stored data fingerprint or None)."""
     out = Path(out)
     if not (out / "checkpoints").is_dir() or not (out / RECIPE_FILE).exists():
         raise FileNotFoundError(f"--resume: no checkpoint in {out}/checkpoints (or no {RECIPE_FILE}); "
@@ -433,10 +434,11 @@ def open_resumed_run(out, which):
         removed = remove_stale_temporaries(out)
         if resolve_checkpoint(out / "checkpoints" / which) is None:
             raise refusal(out, which, f"checkpoints/{which} does not exist")
+        fingerprint = read_data_fingerprint(out)
     except BaseException:
         lock.release()
         raise
-    return lock, saved, removed
+    return lock, saved, removed, fingerprint
 
 
 def pretrain(recipe, out, resume=False, force=False, progress=True, stream=None, callbacks=(), dist=None):
@@ -464,21 +466,26 @@ def pretrain(recipe, out, resume=False, force=False, progress=True, stream=None,
             if which not in CHECKPOINTS:
                 raise ValueError(f"--resume: expected one of {CHECKPOINTS}, got {which!r}")
             if dist is None or dist.is_root:
-                lock, saved, removed = open_resumed_run(out, which)
+                lock, saved, removed, fingerprint = open_resumed_run(out, which)
             if dist is not None:        # rank 0 locked and read the folder; every rank gets what it read
-                saved, removed = dist.bcast((saved, removed) if dist.is_root else None)
-            recipe, notes = merge_recipe(saved, given_fields(recipe))
+                saved, removed, fingerprint = dist.bcast((saved, removed, fingerprint) if dist.is_root else None)
+            given = given_fields(recipe)
+            recipe, notes = merge_recipe(saved, given)
             notes += [f"resume: removed {name}, left by a run that was killed while saving" for name in removed]
         recipe = recipe.resolved()
         # every mistake in the recipe (sizes, corpus, batches) surfaces before the folder is touched
         corpus = load_corpus(recipe)
+        if resume:
+            notes += check_data(fingerprint, corpus, recipe)
         model = build_model(recipe, corpus.tokenizer.vocab_size)
         train, val = build_batches(recipe, corpus)
         config = train_config(recipe, corpus)      # a bad number (nan, < 0) is refused here too
+        check_backend(recipe.backend)              # before the folder is made: a typo leaves nothing
         if not resume:
             def new_folder():
                 folder_lock = prepare_out_dir(out, force=force)
                 (out / RECIPE_FILE).write_text(json.dumps(recipe.to_dict(), indent=1))
+                write_data_fingerprint(out, corpus)
                 return folder_lock
             lock = new_folder() if dist is None else dist.on_root(new_folder)   # MPI: rank 0 writes
         make_trainer = Trainer if dist is None else dist.trainer
@@ -487,8 +494,23 @@ def pretrain(recipe, out, resume=False, force=False, progress=True, stream=None,
         if resume:
             try:
                 trainer.restore(out / "checkpoints" / which)
+            except CheckpointMismatch as e:
+                if any(checkpoint_fits(out / "checkpoints" / n, model) for n in CHECKPOINTS if n != which):
+                    raise refusal(out, which, e) from None      # this checkpoint's fault: offer the other
+                # every checkpoint fails alike: the recipe does not describe this run's model
+                raise CheckpointMismatch(f"--resume: {out / RECIPE_FILE} does not describe the model of "
+                                         f"checkpoints/{which} ({e}); was recipe.json edited, or the corpus "
+                                         f"file changed? Restore them, or start a new run with --force") from None
             except CheckpointError as e:
                 raise refusal(out, which, e) from None
+            if recipe.steps < trainer.step:     # before recipe.json is rewritten: nothing changes
+                what = "--steps" if "steps" in given else f"{RECIPE_FILE} says steps"
+                raise ValueError(f"--resume: {what} {recipe.steps} is fewer than the {trainer.step} steps "
+                                 f"checkpoints/{which} has done; a run cannot train backwards: give --steps "
+                                 f"above {trainer.step} to train further, or use the run as it is")
+            if recipe.steps == trainer.step:
+                notes.append(f"resume: checkpoints/{which} has done all {recipe.steps} steps; nothing to "
+                             f"train (give --steps above {recipe.steps} to train further)")
             if which != "latest":
                 notes.append(f"resume: continuing from checkpoints/{which} (step {trainer.step}); "
                              f"checkpoints/latest will be replaced at the next save")
@@ -517,13 +539,22 @@ def pretrain(recipe, out, resume=False, force=False, progress=True, stream=None,
     return result, summary, trainer
 
 
-def backend_context(name):
-    """``tinyllm.kernels.use(name)`` when a backend is named, else nothing."""
+def check_backend(name):
+    """ValueError unless ``name`` is None or a kernel backend that works in this process."""
     if name is None:
-        return nullcontext()
+        return
     from tinyllm import kernels
 
     if name not in kernels.available():
         raise ValueError(f"backend: {name!r} is not available here; available: {kernels.available()}")
+
+
+def backend_context(name):
+    """``tinyllm.kernels.use(name)`` when a backend is named, else nothing."""
+    check_backend(name)
+    if name is None:
+        return nullcontext()
+    from tinyllm import kernels
+
     return kernels.use(name)
 

@@ -4,12 +4,21 @@ A resumed run is the same run: the model, its data and its optimizer are what th
 ``recipe.json`` says. Only the length of the run and its learning-rate schedule may change
 (``MAY_CHANGE``); ``merge_recipe`` applies those and says so, and refuses any other setting that
 differs from the stored one. A checkpoint that cannot resume exactly (a file missing or damaged)
-is refused too, and ``refusal`` names the complete checkpoint to use instead.
+is refused too, and ``refusal`` names the complete checkpoint to use instead. The data must be the
+same as well: ``DATA_FILE`` holds a fingerprint of the tokenizer and every encoded token the run
+trains and validates on, and a corpus file edited since (or a TinyWorld generated differently by
+another tinyllm) is refused instead of resumed on other data.
 """
 
+import hashlib
+import json
 from dataclasses import fields
 
+import numpy as np
+
 from tinyllm.train.checkpoint import CheckpointError, load_checkpoint_state, resolve_checkpoint
+
+DATA_FILE = "data_fingerprint.json"
 
 # recipe fields a resumed run may change: how long it runs, its schedule, evaluation, the backend
 MAY_CHANGE = ("steps", "lr", "min_lr", "warmup", "eval_every", "patience", "backend")
@@ -64,6 +73,19 @@ def checkpoint_step(folder):
     return int(state["step"])
 
 
+def checkpoint_fits(folder, model):
+    """Whether the checkpoint ``folder`` holds a model of ``model``'s class and shapes (so that a
+    mismatch is the checkpoint's fault, not the recipe's, when another checkpoint fits)."""
+    try:
+        state, _ = load_checkpoint_state(folder)
+        if state.get("model_class", type(model).__name__) != type(model).__name__:
+            return False
+        loaded = type(model).from_pretrained(str(resolve_checkpoint(folder)), dtype=model.dtype)
+    except (ValueError, TypeError, KeyError, OSError):
+        return False
+    return all(n in loaded.params and loaded.params[n].shape == p.shape for n, p in model.params.items())
+
+
 def refusal(out, which, error):
     """A CheckpointError for ``out/checkpoints/which`` that says what is wrong and offers the
     newest complete checkpoint (``--resume best`` or ``--resume latest``) when there is one."""
@@ -76,3 +98,52 @@ def refusal(out, which, error):
     else:
         offer = "no other complete checkpoint is there: start a new run with --force"
     return CheckpointError(f"--resume: checkpoints/{which} in {out} cannot resume exactly: {error}. {offer}")
+
+
+def data_fingerprint(corpus):
+    """sha256 (hex) of what a run learns from: its tokenizer and every token of its training and
+    validation documents, in order."""
+    h = hashlib.sha256(json.dumps(corpus.tokenizer.to_dict(), sort_keys=True).encode("utf-8"))
+    for part in (corpus.train_docs, corpus.val_docs):
+        h.update(b"|%d|" % len(part))
+        for doc in part:
+            ids = np.asarray(doc, dtype="<i8")
+            h.update(b"%d:" % ids.size)
+            h.update(ids.tobytes())
+    return h.hexdigest()
+
+
+def write_data_fingerprint(out, corpus):
+    """Write ``DATA_FILE`` into the run folder ``out`` (at the start of a new run)."""
+    from tinyllm.train.checkpoint import atomic_write_file
+
+    atomic_write_file(out / DATA_FILE, json.dumps({"sha256": data_fingerprint(corpus),
+                                                   "corpus": corpus.description}, indent=1))
+
+
+def read_data_fingerprint(out):
+    """The stored fingerprint of the run folder ``out``; None for a run written before there was one."""
+    from tinyllm.jsonfile import read_json
+    from tinyllm.safepaths import folder_file
+
+    path = folder_file(out, DATA_FILE, "run file")
+    if not (out / DATA_FILE).exists():
+        return None
+    sha = read_json(path, DATA_FILE, max_bytes=64 * 1024).get("sha256")
+    if not isinstance(sha, str) or len(sha) != 64:
+        raise ValueError(f"--resume: {path} is damaged (no sha256); start a new run with --force")
+    return sha
+
+
+def check_data(stored, corpus, recipe):
+    """Notes (a list) when the run has no stored fingerprint; ValueError when the data differ."""
+    if stored is None:
+        return [f"resume: this run folder has no {DATA_FILE} (an older tinyllm wrote it); the corpus "
+                f"cannot be checked to be the one it was trained on"]
+    if data_fingerprint(corpus) != stored:
+        raise ValueError(f"--resume: the data are not the ones this run was trained on: the corpus "
+                         f"{recipe.corpus!r} now gives other tokens or another vocabulary than at the run's "
+                         f"start (the file was edited, or another tinyllm version builds it differently); "
+                         f"resuming would continue on other data. Restore the corpus, or start a new run "
+                         f"with --force")
+    return []

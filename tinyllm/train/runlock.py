@@ -22,11 +22,15 @@ _TMP_RE = re.compile(r"^\..+\.tmp-(\d+)$")
 
 
 class RunLock:
-    """An exclusive lock on a run folder (see the module docstring). The folder must exist."""
+    """An exclusive lock on a run folder (see the module docstring). The folder must exist.
 
-    def __init__(self, folder):
+    ``name``: another lock file in that folder, and ``what`` the thing it guards in messages (the
+    grid of ``tinyllm prompt grid --out FILE`` is locked with ``.FILE.lock`` beside it)."""
+
+    def __init__(self, folder, name=LOCK_FILE, what=None):
         self.folder = Path(folder)
-        self.path = self.folder / LOCK_FILE
+        self.path = self.folder / name
+        self.what = what or str(self.folder)
         self._fd = None
 
     def acquire(self):
@@ -45,8 +49,8 @@ class RunLock:
                 holder = os.read(fd, 64).decode("ascii", "replace").strip() or "unknown"
                 os.close(fd)
                 raise FileExistsError(
-                    f"--out: {self.folder} is in use by another tinyllm process (PID {holder}); wait for "
-                    f"it to finish or stop it (kill {holder}); or choose another folder") from None
+                    f"--out: {self.what} is in use by another tinyllm process (PID {holder}); wait for "
+                    f"it to finish or stop it (kill {holder}); or choose another --out") from None
             try:
                 same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
             except FileNotFoundError:

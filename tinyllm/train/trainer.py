@@ -32,6 +32,7 @@ import numpy as np
 from tinyllm.train.checkpoint import (
     TOKENIZER_FILES,
     CheckpointError,
+    CheckpointMismatch,
     atomic_copy_file,
     atomic_write_file,
     load_checkpoint_state,
@@ -195,7 +196,7 @@ class Trainer:
         state, arrays = load_checkpoint_state(real)
         kind = state.get("model_class", type(self.model).__name__)
         if kind != type(self.model).__name__:
-            raise CheckpointError(f"checkpoint: {real} holds a {kind!r} checkpoint, this run trains a "
+            raise CheckpointMismatch(f"checkpoint: {real} holds a {kind!r} checkpoint, this run trains a "
                                   f"{type(self.model).__name__}"[:300])
         try:
             loaded = type(self.model).from_pretrained(str(real), dtype=np.dtype(state["dtype"]))
@@ -203,7 +204,9 @@ class Trainer:
             raise CheckpointError(f"checkpoint: the model in {real} cannot be loaded ({e})") from None
         for name, p in self.model.params.items():
             if name not in loaded.params or loaded.params[name].shape != p.shape:
-                raise CheckpointError(f"resume: checkpoint parameter {name!r} is missing or has another shape")
+                raise CheckpointMismatch(f"resume: checkpoint parameter {name!r} is missing or has another "
+                                         f"shape ({loaded.params[name].shape if name in loaded.params else None}, "
+                                         f"the run's model has {p.shape})")
             p[...] = loaded.params[name]
         try:
             if "optimizer" in state:
