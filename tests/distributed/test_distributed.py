@@ -10,8 +10,10 @@ instead of blocking CI) and compares them with one-process runs of the same glob
   ignores a shift shared by all keys), so it only ever receives round-off, which AdamW
   normalises into ~1e-12-sized moves that differ between summation orders.
 - float32: equal within summation-order round-off: every tensor within 1e-5 relative after N
-  steps (measured ~1e-6), except b_K, whose round-off-only updates are now ~1e-4 in size, so that
-  over all parameters together ‖w₂ − w₁‖ / ‖w₁‖ ≤ 1e-4 (measured ~5e-5).
+  steps (measured ~5e-7), and all of them but b_K together too. b_K's round-off-only updates are
+  ~1e-4 in size and differ between orders by as much as they are (measured: 110% relative), so it
+  is held only to what AdamW can move it: at most 3 lr per step and entry. (With b_K in, the
+  total was ~5e-5 on one build of the kernels and ~1.1e-4 on another: a bound on noise, not a test.)
 
 These tests need mpi4py and an MPI runtime (``pip install -e ".[mpi]"``); without mpi4py the MPI
 runs are skipped with that reason.
@@ -223,10 +225,14 @@ def test_bert_float32_two_ranks_and_checkpoints_written_once(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "identical weights on all 2 ranks: True" in r.stdout
     a, b = weights(one), weights(two)
-    assert relative_difference(a, b) <= 1e-4
-    for k in a:                # the key bias is round-off only (see the top); every other tensor:
-        if not k.endswith("key.bias"):
+    rest = [k for k in a if not k.endswith("key.bias")]          # b_K is round-off only (see the top)
+    assert relative_difference({k: a[k] for k in rest}, {k: b[k] for k in rest}) <= 1e-5
+    for k in a:
+        if k in rest:
             assert relative_difference({k: a[k]}, {k: b[k]}) <= 1e-5, k
+        else:                  # AdamW moves an entry by at most ~lr per step, whatever its gradient
+            lr, steps = Recipe(**BERT_RECIPE).resolved().lr, BERT_RECIPE["steps"]
+            assert np.max(np.abs(a[k].astype(np.float64) - b[k])) <= 3 * lr * steps, k
     assert not (log / "rank1.txt").exists()                        # rank 1 wrote nothing
     written = (log / "rank0.txt").read_text().split()
     # evaluations at steps 5 and 10: latest (+ best when it improved) each time, then metrics once
