@@ -13,7 +13,9 @@ What it does, in order:
    and the same gradients (< 1e-3) on the same batch;
 3. times, interleaved in rounds (the order rotates each round): tinyllm's train step
    (loss_and_grads + AdamW), PyTorch's (zero_grad, forward, cross_entropy, backward, AdamW), and
-   each one's forward pass to the logits (torch under no_grad). For every sample it records the
+   each one's forward pass to the logits (torch under no_grad); a sample is one call, or several
+   back to back for a case shorter than --min-sample seconds (the time per call is recorded, and
+   the same rule applies to both libraries). For every sample it records the
    machine's foreign load: CPU time used by other processes during the sample, in cores, from
    /proc/stat minus this process's own CPU time. Rounds whose foreign load exceeds --max-foreign
    are discarded, unless fewer than 3 would remain (then the 3 quietest are kept and the result is
@@ -58,6 +60,9 @@ def _parse(argv=None):
     p.add_argument("--configs", nargs="+", default=["S", "M", "L"], choices=sorted(CONFIGS))
     p.add_argument("--threads", type=int, default=2, help="threads for BLAS, OpenMP and torch alike")
     p.add_argument("--rounds", type=int, default=7, help="interleaved timing rounds per config")
+    p.add_argument("--min-sample", type=float, default=0.25,
+                   help="seconds a timed sample lasts at least: short cases run several calls back to "
+                        "back and report the time per call")
     p.add_argument("--max-foreign", type=float, default=0.5,
                    help="discard rounds where other processes used more than this many cores")
     p.add_argument("--json", help="results file (default: benchmarks/train_results_t{threads}.json)")
@@ -246,15 +251,25 @@ def cpu_description():
     return f"{name} ({simd})" if simd else name
 
 
-def timed(fn):
-    """Run fn once: (seconds, foreign load in cores during it, or nan)."""
+def timed(fn, calls=1):
+    """Run fn `calls` times: (seconds per call, foreign load in cores during them, or nan)."""
     busy0, own0, t0 = _busy_seconds(), time.process_time(), time.perf_counter()
-    fn()
+    for _ in range(calls):
+        fn()
     t1, own1, busy1 = time.perf_counter(), time.process_time(), _busy_seconds()
     wall = t1 - t0
     if busy0 is None or wall < 0.05:   # /proc/stat ticks are 10 ms: too coarse for short samples
-        return wall, float("nan")
-    return wall, max(0.0, (busy1 - busy0) - (own1 - own0)) / wall
+        return wall / calls, float("nan")
+    return wall / calls, max(0.0, (busy1 - busy0) - (own1 - own0)) / wall
+
+
+def calls_per_sample(fn):
+    """How many back-to-back calls of fn make one sample of at least --min-sample seconds (one
+    call for the long cases; the S model's 50 ms forward gets several, so that a sample is not one
+    scheduler time slice and its foreign load is measurable)."""
+    t0 = time.perf_counter()
+    fn()
+    return max(1, min(50, int(np.ceil(ARGS.min_sample / max(time.perf_counter() - t0, 1e-6)))))
 
 
 def matmul_case():
@@ -329,12 +344,13 @@ def bench_config(name):
     matmul_flops, cases["matmul"] = matmul_case()
     for fn in cases.values():   # warm-up: thread pools, caches, allocator
         fn()
+    calls = {k: calls_per_sample(fn) for k, fn in cases.items()}
     names = list(cases)
     rounds = []
     for r in range(ARGS.rounds):
         sample = {}
         for k in names[r % len(names):] + names[:r % len(names)]:
-            sample[k] = timed(cases[k])
+            sample[k] = timed(cases[k], calls[k])
         rounds.append(sample)
     loads = [max(v[1] for v in s.values() if v[1] == v[1]) if any(v[1] == v[1] for v in s.values())
              else 0.0 for s in rounds]
@@ -364,7 +380,7 @@ def bench_config(name):
         "mfu": {k: (fpt if "step" in k else fpt / 3) * tokens / v / peak for k, v in med.items()},
         "foreign_load_cores": {"all_rounds": [round(x, 2) for x in loads],
                                "kept_median": float(np.median(sorted(loads)[:len(kept)]))},
-        "rounds_kept": len(kept), "rounds": len(rounds), "noisy": noisy,
+        "rounds_kept": len(kept), "rounds": len(rounds), "noisy": noisy, "calls_per_sample": calls,
         "tinyllm_faults_per_step_in_run": int(np.median(faults)),
     }
     if not ARGS.no_memory:

@@ -478,10 +478,11 @@ for mode in ("keep", "default"):
 # (`OPENBLAS_THREAD_TIMEOUT=4`) and OpenMP threads wait passively (`OMP_WAIT_POLICY=PASSIVE`).
 # These are read when the libraries load, so the CLI and the benchmarks call it before importing
 # NumPy; this notebook already imported NumPy, so we only print the policy it would add.
-# One more rule lives in `tinyllm.kernels.fused.linear_backward`: a weight gradient $x^\top dy$ (a
-# long inner dimension, a small result) runs on one BLAS thread (`runtime.serial_blas`) when $W$ is
-# small or square, because OpenBLAS's two-thread version of those products was measured 10–90×
-# slower on a busy machine; other shapes, such as the tied head's, keep both threads.
+# One more rule lives in `tinyllm.kernels.fused`: a weight gradient $x^\top dy$ (a long inner
+# dimension, a small result) runs on one BLAS thread (`runtime.serial_blas`) when $W$ is small or
+# square, because OpenBLAS's two-thread version of those products was measured 10–90× slower on a
+# busy machine; so does any product of at most $2^{26}$ multiply-adds (2–4× slower on two threads
+# there). Other shapes, such as the tied head's, keep both threads.
 
 # %%
 from tinyllm import runtime

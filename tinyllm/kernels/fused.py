@@ -50,6 +50,18 @@ _DW_PARALLEL_MIN = 2 ** 17      # fewer entries: one thread (S's 128 x 512: 8 ms
 _DW_SQUARE_PARALLEL_MIN = 2 ** 20   # a square W below this: one thread (256 x 256: 9 ms vs 100 ms)
 
 
+# A product x W (or dy W^T) of at most this many multiply-adds runs on one BLAS thread: on a busy
+# 2-core machine two threads made them 2-4x slower (medians of 20: (2048 x 128) @ (128 x 128) 1.3
+# ms on one thread, 3.3-4.7 ms on two; the S model's tied head, 2048 x 128 x 256: 2.2-3.0 ms vs
+# 4-11 ms), and even the best two-thread times were within 15% of one thread's.
+_SERIAL_MATMUL_MAX = 2 ** 26
+
+
+def _blas_threads(macs):
+    """The BLAS thread context for a product of `macs` multiply-adds (see _SERIAL_MATMUL_MAX)."""
+    return runtime.serial_blas() if macs <= _SERIAL_MATMUL_MAX else contextlib.nullcontext()
+
+
 def _serial_dW(W):
     """True when dW = x^T dy should run on one BLAS thread: a small W, or a square one, for which
     OpenBLAS's threaded path waited ~6 ms per 256-row block of the inner dimension (measured: 256 x
@@ -146,6 +158,7 @@ def gelu_backward(dy, cache, overwrite_dy=False):
 
 def linear_forward(x, W, b=None):
     """y = x W + b with the bias added in place. x (..., C_in), W (C_in, C_out) -> y (..., C_out).
+    A small product runs on one BLAS thread (_blas_threads).
 
     cache: x (..., C_in), W (C_in, C_out), has_b, fused (tinyllm.ops.linear's keys plus the flag).
     """
@@ -161,7 +174,9 @@ def linear_forward(x, W, b=None):
                          f"expected W of shape ({x.shape[-1]}, C_out)")
     if b is not None and b.shape != (W.shape[1],):
         raise ValueError(f"linear: b must have shape ({W.shape[1]},), got {b.shape}")
-    y = x.reshape(-1, x.shape[-1]) @ W                        # (N, C_out), one BLAS call
+    x2 = x.reshape(-1, x.shape[-1])                           # (N, C_in)
+    with _blas_threads(x2.shape[0] * W.size):
+        y = x2 @ W                                            # (N, C_out), one BLAS call
     if b is not None:
         _C.bias_add(y, np.ascontiguousarray(b))
     return y.reshape(x.shape[:-1] + (W.shape[1],)), {"x": x, "W": W, "has_b": b is not None,
@@ -175,7 +190,8 @@ def linear_backward(dy, cache, need_dW=True):
     OpenBLAS (0.3.31) with 2 threads runs it several times slower when the result has fewer rows
     than columns (measured: (128 x 2048) @ (2048 x 384) took 54 ms of CPU, the transposed product
     2 ms), so dW is computed in the orientation whose result is tall, and transposed back; and
-    a small or square W's runs on one BLAS thread (_serial_dW, runtime.serial_blas). A W stored transposed (the tied head's E^T, E (C_out, C_in) C-contiguous)
+    a small or square W's runs on one BLAS thread (_serial_dW, runtime.serial_blas), as does a
+    small dx (_blas_threads, like the forward's product). A W stored transposed (the tied head's E^T, E (C_out, C_in) C-contiguous)
     gets dW in the same layout: dW^T = dy^T x, returned as its transposed view, no copy (and the
     model adds dW^T to E's gradient contiguously).
     """
@@ -183,7 +199,8 @@ def linear_backward(dy, cache, need_dW=True):
         return _linear_ref.linear_backward(dy, cache, need_dW)
     x, W = cache["x"], cache["W"]
     dy2 = _rows(dy)                                           # (N, C_out)
-    dx = (dy2 @ W.T).reshape(x.shape)
+    with _blas_threads(dy2.shape[0] * W.size):
+        dx = (dy2 @ W.T).reshape(x.shape)
     if not need_dW:
         return dx, None, None
     x2 = x.reshape(-1, x.shape[-1])                           # (N, C_in)
