@@ -72,6 +72,10 @@ def _parse(argv=None):
     p.add_argument("--only-json", action="store_true",
                    help="write --json only, not RESULTS.md or the README table (another machine's numbers)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory child processes")
+    p.add_argument("--readme-table", metavar="TAG",
+                   help="measure nothing: write the table of --json into the README between its "
+                        "bench_train:TAG:table markers (e.g. --json benchmarks/train_results_avx2.json "
+                        "--readme-table avx2)")
     p.add_argument("--memory-child", nargs=3, metavar=("FRAMEWORK", "CONFIG", "KEEP"),
                    help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -469,6 +473,15 @@ def replace_between(path, begin, end, text):
 
 
 def main():
+    if ARGS.readme_table:
+        doc = json.loads(Path(ARGS.json).read_text())
+        tag = f"bench_train:{ARGS.readme_table}:table"
+        meta = doc["meta"]
+        note = (f"*{meta['cpu']}, {meta['threads']} threads, {meta['date']} UTC, {meta['rounds']} interleaved "
+                f"rounds, load average {meta['loadavg_start']} at the start; {meta['software']}.*\n\n")
+        replace_between(Path(ARGS.readme), f"<!-- {tag}:begin -->", f"<!-- {tag}:end -->",
+                        note + table(doc["results"]))
+        return
     if ARGS.memory_child:
         memory_child(ARGS.memory_child[0], ARGS.memory_child[1])
         return
