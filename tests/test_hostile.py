@@ -643,3 +643,14 @@ def test_two_grids_on_one_file_do_not_lose_rows(bert_run, tmp_path):
     code, _, err = run(["prompt", "grid", "--task", "tw-sentiment", "--model", str(bert_run), "--methods",
                         "zero-shot", "--ks", "0", "--seeds", "1", "--n-test", "4", "--out", str(out)])
     assert code == 0 and out.exists() and not (tmp_path / ".g.json.lock").exists(), err
+
+
+def test_greedy_with_sampling_options_is_refused_not_ignored(gpt_run):
+    # before: --greedy --temperature 2 ran greedy and ignored the temperature without a word
+    for flags in (["--temperature", "2"], ["--top-k", "5"], ["--top-p", "0.5"]):
+        code, _, err = run(["generate", str(gpt_run), "--greedy", *flags, "--max-new-tokens", "2"])
+        assert code == 2 and flags[0] in err and "--greedy" in err, err
+    code, out, err = run(["generate", str(gpt_run), "--greedy", "--max-new-tokens", "2"])
+    assert code == 0, err
+    code, out, err = run(["generate", str(gpt_run), "--temperature", "0.5", "--max-new-tokens", "2"])
+    assert code == 0, err

@@ -241,7 +241,7 @@ def build_parser():
                                  "config.json + model.safetensors + tokenizer), or a zoo name: tinyworld-gpt")
     p.add_argument("--prompt", default="", help="text to continue (default: empty, start from [BOS])")
     p.add_argument("--max-new-tokens", type=_at_most(_nonneg_int, MAX_NEW_TOKENS), default=40, help="tokens to generate (default 40)")
-    p.add_argument("--temperature", type=_positive_float, default=1.0, help="tau in p ∝ exp(z/tau) (default 1.0)")
+    p.add_argument("--temperature", type=_positive_float, help="tau in p ∝ exp(z/tau) (default 1.0)")
     p.add_argument("--top-k", type=_positive_int, help="sample only among the k most likely tokens")
     p.add_argument("--top-p", type=_positive_float, help="nucleus sampling: smallest set with probability >= p, 0 < p <= 1")
     p.add_argument("--greedy", action="store_true", help="always take the most likely token")
@@ -405,6 +405,13 @@ def cmd_generate(args, out, err):
         raise CLIError("generate: the model is a BERT (masked LM); generation needs a GPT")
     if args.top_p is not None and args.top_p > 1:
         raise CLIError(f"--top-p: expected 0 < p <= 1, got {args.top_p}")
+    sampling = [f for f, v in (("--temperature", args.temperature), ("--top-k", args.top_k),
+                               ("--top-p", args.top_p)) if v is not None]
+    if args.greedy and sampling:        # they would be ignored without a word
+        raise CLIError(f"{', '.join(sampling)}: sampling options, but --greedy takes the most likely token; "
+                       f"drop one or the other")
+    if args.temperature is None:
+        args.temperature = 1.0
     for i in range(args.num_samples):
         text = generate_text(model, tok, args.prompt, max_new_tokens=args.max_new_tokens,
                              temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
