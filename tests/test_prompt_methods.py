@@ -168,6 +168,8 @@ def test_grid_rows_carry_the_weights_and_refuse_other_weights(tmp_path):
     with pytest.raises(ValueError, match="other weights"):
         run_grid("tw-sentiment", "tiny", ["zero-shot"], [0], [1], out=out, n_test=8, model=other, tokenizer=TOK)
     run_grid("tw-sentiment", "tiny", ["head"], [1], [1], out=out, n_test=8, model=model, tokenizer=TOK)
+    with pytest.raises(ValueError, match="n_test=6"):               # never two test-set sizes in one table
+        run_grid("tw-sentiment", "tiny", ["zero-shot"], [0], [1], out=out, n_test=6, model=model, tokenizer=TOK)
     old = dict(M.HYPERPARAMETERS["head"])
     try:
         M.HYPERPARAMETERS["head"]["lr"] = 1.0                     # the method's setting changed since
@@ -211,3 +213,13 @@ def test_grid_with_no_applicable_method_is_a_clear_error():
 
     with pytest.raises(ValueError, match="no method.*applies.*causal LM"):
         run_grid("tw-sentiment", "tiny", ["icl", "icl-cal"], [1], [1], n_test=4, model=tiny("bert"), tokenizer=TOK)
+
+
+def test_markdown_table_shows_no_spread_for_a_single_run():
+    from tinyllm.prompt.grid import markdown_table
+
+    rows = [{"method": "head", "k": 4, "seed": 1, "accuracy": 0.5},
+            {"method": "pet", "k": 4, "seed": 1, "accuracy": 0.75}, {"method": "pet", "k": 4, "seed": 2, "accuracy": 0.25}]
+    table = markdown_table(rows)
+    assert "| head | 50.0 (1) |" in table and "nan" not in table
+    assert "50.0 ± 35.4 (2)" in table

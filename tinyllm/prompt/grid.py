@@ -95,7 +95,12 @@ def run_grid(task, model_name, methods, ks, seeds=SEEDS, out=None, n_test=500, m
             raise ValueError(f"{out}: {len(stale)} {task} rows (e.g. {stale[0]['method']}, K={stale[0]['k']}) were run "
                              f"with other hyper-parameters ({stale[0].get('hp')}) than today's "
                              f"{M.HYPERPARAMETERS[stale[0]['method']]}: delete them or write to another --out")
-        done = {_key(r) for r in mine if r["n_test"] == n_test}
+        sizes = sorted({r["n_test"] for r in mine} - {n_test})
+        if sizes:
+            raise ValueError(f"{out}: its {task} rows for {model_name} were scored on {sizes[0]} test examples, "
+                             f"this grid on n_test={n_test}: write to another --out rather than average the two "
+                             "in one table")
+        done = {_key(r) for r in mine}
     todo = plan(methods, ks, seeds, len(M.templates(task, kind)), kind)
     for method, k, seed, t in todo:
         if (method, k, seed, t) in done:
@@ -183,6 +188,11 @@ def markdown_table(rows, key="accuracy"):
         cells = []
         for k in ks:
             a = stats.get((m, k))
-            cells.append("" if a is None else f"{100 * a['mean']:.1f} ± {100 * (a['std'] or 0):.1f} ({a['n']})")
+            if a is None:
+                cells.append("")
+            elif a["n"] == 1 or not np.isfinite(a["std"]):          # one run: no spread to show
+                cells.append(f"{100 * a['mean']:.1f} ({a['n']})")
+            else:
+                cells.append(f"{100 * a['mean']:.1f} ± {100 * a['std']:.1f} ({a['n']})")
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
