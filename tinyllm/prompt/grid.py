@@ -26,7 +26,7 @@ from threadpoolctl import threadpool_limits
 
 from tinyllm.prompt import methods as M
 
-ZERO_SHOT = ("zero-shot", "zero-shot-cal")
+ZERO_SHOT = ("zero-shot", "zero-shot-cal", "zero-shot-sim")
 SEEDS = (13, 21, 42, 87, 100)
 KS = (0, 4, 8, 16, 32, 64, 256)
 # Every run of a grid uses one BLAS/OpenMP thread: float32 sums split over a different number of threads
@@ -90,11 +90,12 @@ def run_grid(task, model_name, methods, ks, seeds=SEEDS, out=None, n_test=500, m
             raise ValueError(f"{out}: its {task} rows for {model_name} were computed with other weights "
                              f"(fingerprint {other[0]}, this model is {fingerprint}): write to another --out, "
                              "or delete those rows, rather than mix two models in one table")
-        stale = [r for r in mine if r["method"] in M.HYPERPARAMETERS and r.get("hp") != M.HYPERPARAMETERS[r["method"]]]
+        stale = [r for r in mine if r["method"] in M.HYPERPARAMETERS
+                 and r.get("hp") != M.hyperparameters(r["method"], model_name)]
         if stale:
             raise ValueError(f"{out}: {len(stale)} {task} rows (e.g. {stale[0]['method']}, K={stale[0]['k']}) were run "
                              f"with other hyper-parameters ({stale[0].get('hp')}) than today's "
-                             f"{M.HYPERPARAMETERS[stale[0]['method']]}: delete them or write to another --out")
+                             f"{M.hyperparameters(stale[0]['method'], model_name)}: delete them or write to another --out")
         sizes = sorted({r["n_test"] for r in mine} - {n_test})
         if sizes:
             raise ValueError(f"{out}: its {task} rows for {model_name} were scored on {sizes[0]} test examples, "

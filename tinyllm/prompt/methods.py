@@ -29,7 +29,14 @@ soft-random        a randomly initialised soft prompt, model frozen (Lester et a
 prefix             prefix tuning: every layer's keys and values, model frozen             S12
 p-tuning           a prompt encoder (LSTM) producing the prompt, model frozen             S12
 autoprompt         trigger tokens searched by the gradient, model frozen                  S13
+zero-shot-sim      nothing: cosine of mean-pooled sentence embeddings to label            E2.1
+                   descriptions ("a positive movie review"), BERT encoders only
+head-lr            a logistic-regression probe on cached frozen sentence embeddings       E2.1
 =================  =====================================================================  ==========
+
+Model-specific settings: ``MODEL_HYPERPARAMETERS[model name][method]`` replaces some of a method's
+``HYPERPARAMETERS`` for that model (``hyperparameters(method, model_name)``): the real MiniLM needs
+far smaller learning rates than the tiny TinyWorld models.
 
 Hyper-parameters: ``HYPERPARAMETERS`` holds one setting per method; ``run`` states every value it
 used in its result row. How they were chosen is written next to them.
@@ -50,6 +57,15 @@ TEMPLATES = {
                            "news: {x} it was {mask}."],
     ("tw-topic", "gpt"): ["news: {x} a visitor said it was {mask}.", "{x} a visitor said it was {mask}.",
                           "news: {x} it was {mask}."],
+    # LM-BFF's manual template for MR first (Gao et al. 2021, Table 1), then two variants
+    ("mr2", "bert"): ["{x} It was {mask}.", "{x} A {mask} movie.", "{x} All in all, it was {mask}."],
+}
+# zero-shot-sim: one description per label for each of the task's templates (by index); a task without
+# an entry uses the template itself with the label word at {mask} and no {x} ("It was great.")
+DESCRIPTIONS = {
+    "mr2": [{"negative": "a negative movie review", "positive": "a positive movie review"},
+            {"negative": "a bad movie", "positive": "a good movie"},
+            {"negative": "It was terrible.", "positive": "It was great."}],
 }
 # one word per label for the naive templates (the default template keeps the task's own words)
 SIMPLE_WORDS = {"tw-sentiment": {"negative": ["bad"], "positive": ["great"]}}
@@ -83,11 +99,28 @@ HYPERPARAMETERS = {
     "autoprompt": dict(iters=10, n_candidates=10, batch_size=16, num_triggers=3),
     "icl": dict(order="random", max_per_class=3),
     "icl-cal": dict(order="random", max_per_class=3),
+    # an untuned, common setting: L2 1e-2 on unit-norm features, 300 full-batch Adam steps of 0.1
+    "head-lr": dict(l2=1e-2, steps=300, lr=0.1),
+}
+# Per model: settings that replace HYPERPARAMETERS' for that model (the grid's model name). The real
+# MiniLM-L6 (22M weights, pre-trained) is destroyed by PET's 1e-3 (chosen for the 2M-weight TinyWorld
+# BERT); see scripts/prompt_real_results.py for how its settings were chosen.
+MODEL_HYPERPARAMETERS = {
+    "minilm-mlm": {"pet": dict(steps=100, lr=3e-5, batch_size=8)},
 }
 
 METHODS = ("zero-shot", "zero-shot-cal", "icl", "icl-cal", "head", "finetune", "pet", "pet-control",
-           "pet-ensemble", "pet-distill", "soft", "soft-random", "prefix", "p-tuning", "autoprompt")
-TRAINED = {"head", "finetune", "pet", "pet-control", "pet-ensemble", "pet-distill", "soft", "soft-random", "prefix", "p-tuning", "autoprompt"}
+           "pet-ensemble", "pet-distill", "soft", "soft-random", "prefix", "p-tuning", "autoprompt",
+           "zero-shot-sim", "head-lr")
+TRAINED = {"head", "finetune", "pet", "pet-control", "pet-ensemble", "pet-distill", "soft", "soft-random", "prefix", "p-tuning", "autoprompt",
+           "head-lr"}
+ENCODER_ONLY = {"zero-shot-sim", "head-lr"}          # mean-pooled states of a bidirectional encoder
+
+
+def hyperparameters(method, model_name=None):
+    """The setting ``run`` uses for `method` on the model named `model_name`: HYPERPARAMETERS, with
+    MODEL_HYPERPARAMETERS[model_name][method]'s values in place of theirs."""
+    return {**HYPERPARAMETERS.get(method, {}), **MODEL_HYPERPARAMETERS.get(model_name, {}).get(method, {})}
 
 
 def model_kind(model):
@@ -118,6 +151,8 @@ def applies(method, kind):
         raise ValueError(f"method: unknown {method!r}; choose one of {list(METHODS)}")
     if method in ("icl", "icl-cal") and kind == "bert":
         return False, "in-context learning needs a causal LM that reads demonstrations before the query"
+    if method in ENCODER_ONLY and kind == "gpt":
+        return False, "mean-pooled sentence embeddings need a bidirectional encoder (BERT)"
     return True, ""
 
 
@@ -142,7 +177,7 @@ def run(method, task, model, tokenizer, k, seed, n_test=500, template=0, label_w
         raise ValueError(f"k must be an int >= 0 (examples per class), got {k!r}")
     if method in TRAINED | {"icl", "icl-cal"} and k == 0:
         raise ValueError(f"method {method!r} needs labelled examples: k >= 1")
-    hp = {**HYPERPARAMETERS.get(method, {}), **overrides}
+    hp = {**hyperparameters(method, model_name), **overrides}
     unknown = set(overrides) - set(HYPERPARAMETERS.get(method, {}))
     if unknown:
         raise ValueError(f"{method}: unknown hyper-parameters {sorted(unknown)}; "
@@ -310,6 +345,33 @@ def _autoprompt(model, tok, text, words, shots, test, seed, hp, task):
     return pm.predict(test.texts)
 
 
+def _zero_shot_sim(model, tok, text, words, shots, test, seed, hp, task):
+    from tinyllm.prompt.sentence_embed import predict_by_similarity
+
+    return predict_by_similarity(model, tok, test.texts, label_descriptions(task, text, words))
+
+
+def label_descriptions(task, text, words):
+    """zero-shot-sim's description of each label (in label order) for the template `text`:
+    DESCRIPTIONS[task][i] when `text` is the task's i-th template, else the template without {x}
+    and with the label's first word at {mask}."""
+    kinds = [k for k in ("bert", "gpt") if (task, k) in TEMPLATES]
+    listed = [t for t, _ in templates(task, kinds[0])] if kinds else [T.default_prompt(task, "bert")[0]]
+    if task in DESCRIPTIONS and text in listed and listed.index(text) < len(DESCRIPTIONS[task]):
+        chosen = DESCRIPTIONS[task][listed.index(text)]
+        return [chosen[label] for label in words]
+    return [" ".join(text.replace("{x}", " ").replace("{mask}", ws[0]).split()) for ws in words.values()]
+
+
+def _head_lr(model, tok, text, words, shots, test, seed, hp, task):
+    from tinyllm.prompt.linear_probe import fit_probe, predict_probe
+    from tinyllm.prompt.sentence_embed import embed
+
+    W, b = fit_probe(embed(model, tok, shots.texts), shots.labels, len(shots.label_names), l2=hp["l2"],
+                     steps=hp["steps"], lr=hp["lr"])
+    return predict_probe(W, b, embed(model, tok, test.texts))
+
+
 def copy_model(model):
     """A deep copy of a model (PET trains the weights; the caller's model must not change)."""
     return copy.deepcopy(model)
@@ -331,4 +393,6 @@ _METHOD_FUNCS = {
     "prefix": _prefix,
     "p-tuning": _p_tuning,
     "autoprompt": _autoprompt,
+    "zero-shot-sim": _zero_shot_sim,
+    "head-lr": _head_lr,
 }
