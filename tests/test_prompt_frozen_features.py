@@ -97,6 +97,8 @@ def test_encoder_methods_refuse_a_gpt_and_need_examples():
 def test_model_specific_hyperparameters_reach_the_row():
     assert M.hyperparameters("pet")["lr"] == M.HYPERPARAMETERS["pet"]["lr"]
     assert M.hyperparameters("pet", "minilm-mlm")["lr"] == M.MODEL_HYPERPARAMETERS["minilm-mlm"]["pet"]["lr"]
+    assert M.hyperparameters("pet", "/some/cache/minilm-mlm") == M.hyperparameters("pet", "minilm-mlm")
+    assert M.hyperparameters("head", "minilm-mlm") == M.HYPERPARAMETERS["head"]
     row = M.run("pet", "tw-sentiment", tiny_bert(), TOK, k=1, seed=0, n_test=4, model_name="minilm-mlm", steps=1)
     assert row["hp"] == {**M.hyperparameters("pet", "minilm-mlm"), "steps": 1}
 

@@ -100,3 +100,32 @@ def test_bad_inputs_are_clear_errors():
         MH.head_forward(MH.init_head(4, 10, dtype=np.float64), E, np.zeros((1, 4), np.float32))
     with pytest.raises(ValueError, match="unigram_counts"):
         MH.init_head(4, 10, unigram_counts=np.ones(3))
+
+
+def test_build_folder_gives_a_bert_that_loads_and_prompts(tmp_path):
+    """The whole recipe on a tiny encoder: a BertModel folder in, a BertForMaskedLM folder out that
+    zoo.load_folder and PromptModel accept, with the cloze report beside it."""
+    import json
+
+    from tinyllm import zoo
+    from tinyllm.data.wordpiece_tokenizer import WordPieceTokenizer
+    from tinyllm.prompt import PromptModel
+
+    words = "the a film was good bad great terrible it movie plot actors story slow fun".split()
+    tok = WordPieceTokenizer.train([" ".join(words)] * 3, vocab_size=80)
+    enc = BERT(BERTConfig.preset("tiny", vocab_size=tok.vocab_size), seed=0, mlm_head=False)
+    enc.save_pretrained(tmp_path / "enc", tokenizer=tok)
+    rng = np.random.default_rng(0)
+    texts = [" ".join(rng.choice(words, 12)) for _ in range(60)]
+    report = MH.build_folder(tmp_path / "enc", tmp_path / "out", texts[:50], texts[50:], epochs=2, batch_size=32,
+                             states_cache=tmp_path / "states.npz")
+    assert set(report["cloze"]) == {"all", "mask"} and 0 <= report["cloze"]["all"]["accuracy"] <= 1
+    assert json.loads((tmp_path / "out" / "mlm_head.json").read_text())["train_rows"] == report["train_rows"]
+    model, tok2 = zoo.load_folder(tmp_path / "out")
+    assert model.has_mlm_head and tok2.vocab_size == tok.vocab_size
+    np.testing.assert_array_equal(model.params["h.0.attn.W_Q"], enc.params["h.0.attn.W_Q"])   # encoder unchanged
+    pm = PromptModel(model, tok2, "{x} it was {mask}", {"negative": ["bad"], "positive": ["great"]})
+    assert pm.predict_proba(["the film was fun"]).shape == (1, 2)
+    again = MH.build_folder(tmp_path / "enc", tmp_path / "out2", texts[:50], texts[50:], epochs=2, batch_size=32,
+                            states_cache=tmp_path / "states.npz")
+    assert again["states_from_cache"] and again["cloze"] == report["cloze"]

