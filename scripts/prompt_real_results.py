@@ -4,6 +4,7 @@
     python scripts/prompt_real_results.py                 # build the head once (cached), run the grid (resumable)
     python scripts/prompt_real_results.py --head-only     # only build the MLM head folder and print its report
     python scripts/prompt_real_results.py --summary-only  # the comparison block from the committed rows
+    python scripts/prompt_real_results.py --readme        # the README's mr2 block from the committed JSON
 
 1. The head (``tinyllm.prompt.mlm_head.build_folder``): MiniLM frozen; S10 masking of mr2's training
    sentences (without their labels) and of 4,000 Shakespeare lines; the encoder's last hidden states at
@@ -240,7 +241,20 @@ def main(argv=None):
     p.add_argument("--methods", nargs="*", help="run only these methods of PARTS")
     p.add_argument("--measure-steps", action="store_true", help="time one PET and one full fine-tuning step")
     p.add_argument("--choose-pet", action="store_true", help="choose PET's learning rate on a K-sized dev set")
+    p.add_argument("--readme", action="store_true",
+                   help="only write the committed JSON's summary table into README.md (prompt-real markers)")
     args = p.parse_args(argv)
+    if args.readme:
+        from _readme import replace_block
+
+        doc = json.loads(OUT.read_text())
+        replace_block(REPO / "README.md", "<!-- prompt-real:begin -->", "<!-- prompt-real:end -->",
+                      f"**mr2, `{MODEL_NAME}`** (accuracy in %, mean ± std over the seeds "
+                      f"{', '.join(map(str, SEEDS))}; K = 0: over the templates or label descriptions; "
+                      f"{doc['summary']['n_test']} test sentences; plot: "
+                      f"[`results/grid/{OUT.stem}.png`](results/grid/{OUT.stem}.png))\n\n"
+                      + doc["summary"]["markdown"].strip())
+        return
     if not args.summary_only:
         report = build_head()
         print(json.dumps({k: report[k] for k in ("cloze", "unigram", "seconds", "train_rows", "heldout_rows")}, indent=1))

@@ -98,6 +98,8 @@ def test_every_zoo_model_ships_its_weights_and_results_were_computed_on_them():
     grids = pathlib.Path(__file__).resolve().parent.parent / "results" / "grid"
     for path in grids.glob("*.json"):
         model = path.stem.split("__")[1]
+        if model not in zoo.RECIPES:               # e.g. mr2 on MiniLM + its trained MLM head
+            continue
         rows = json.loads(path.read_text())["rows"]
         assert {r["weights"] for r in rows} == {manifest["models"][model]["weights"]}, path.name
 
