@@ -105,6 +105,14 @@ for name, rows in GRIDS.items():
 # the right way: PET is far ahead of a head from K = 4 on. The GPT, whose label words are its own
 # grammar's closing sentences, is at the ceiling zero-shot: in-context examples and calibration
 # have nothing left to add on this task.
+#
+# The last grid is real data: `mr2`, real movie-review sentences, with the real MiniLM-L6 encoder
+# and a masked-LM head trained for it with MiniLM frozen (`tinyllm.prompt.mlm_head`;
+# `scripts/prompt_real_results.py`). Its cloze accuracy is low (8.9 % at [MASK] against 6.0 % for
+# the most frequent token), so the cloze zero-shot answers one class, and PET only ties a logistic
+# head on MiniLM's sentence embeddings (`head-lr`), which is the best method at K = 16 and 256; the
+# best zero-shot is `zero-shot-sim`, similarity to label descriptions. Same lesson as tw-sentiment:
+# a pattern helps only when the model already knows the answer in cloze form.
 
 # %%
 others = [n for n in GRIDS if n != "tw-sentiment__tinyworld-bert-256"]
