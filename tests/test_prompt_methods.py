@@ -223,3 +223,15 @@ def test_markdown_table_shows_no_spread_for_a_single_run():
     table = markdown_table(rows)
     assert "| head | 50.0 (1) |" in table and "nan" not in table
     assert "50.0 ± 35.4 (2)" in table
+
+
+def test_cli_zero_shot_methods_record_k_0(model_folder):
+    """Every zero-shot method (grid.ZERO_SHOT, zero-shot-sim included) is recorded at K = 0 whatever --k says."""
+    import json as _json
+
+    for method in ("zero-shot", "zero-shot-sim"):
+        code, text, err = run_cli(["prompt", "--task", "tw-sentiment", "--model", str(model_folder), "--method",
+                                   method, "--k", "16", "--seeds", "1", "--n-test", "8", "--json"])
+        assert code == 0, err
+        rows = [_json.loads(line) for line in text.splitlines() if line.startswith("{")]
+        assert rows and all(r["k"] == 0 for r in rows), (method, rows)

@@ -158,7 +158,7 @@ def cmd_prompt(args, out, err, load_model):
     overrides = {k: getattr(args, k) for k in ("steps", "lr", "batch_size") if getattr(args, k) is not None}
     if overrides and args.method not in M.TRAINED:
         raise ValueError(f"--steps/--lr/--batch-size: method {args.method} trains nothing")
-    k = 0 if args.method in ("zero-shot", "zero-shot-cal") else args.k      # zero-shot uses no examples
+    k = 0 if args.method in G.ZERO_SHOT else args.k                        # zero-shot uses no examples
     rows = []
     for seed in args.seeds:
         row = M.run(args.method, args.task, model, tok, k, seed, n_test=args.n_test,
