@@ -447,6 +447,14 @@ def test_eval_on_a_text_too_short_to_score_is_an_error(gpt_run, tmp_path):
         assert code == 2 and "short.txt" in err and "at least 2" in err, err
 
 
+def test_pretrain_on_a_text_shorter_than_one_window_names_the_corpus(tmp_path):
+    # before: "tokens: expected a 1-D stream of at least block_size+1=49 tokens", no file named
+    (tmp_path / "short.txt").write_text("ab" * 30)        # 60 characters: 57 training, 3 validation
+    code, _, err = run(["pretrain", "--corpus", str(tmp_path / "short.txt"), "--out", str(tmp_path / "r"),
+                        "--steps", "2", "--max-len", "16", "--quiet"])
+    assert code == 2 and "short.txt's validation part has 3 tokens" in err and "--max-len 16" in err, err
+
+
 def test_resume_with_fewer_steps_than_done_is_refused_and_changes_nothing(run_dir):
     # before: "--steps 2 replaces 4", exit 0, recipe.json said 2 steps for a model of 4
     before = (run_dir / "recipe.json").read_text()

@@ -315,6 +315,11 @@ def build_batches(recipe, corpus):
         if recipe.pack:
             raise ValueError(f"pack: packing needs a corpus of documents; {recipe.corpus!r} is one stream "
                              f"(already cut into windows); drop --pack or use --corpus tinyworld")
+        for split, docs in (("training", corpus.train_docs), ("validation", corpus.val_docs)):
+            if len(docs[0]) < T + 1:             # a window is T inputs and the next token
+                raise ValueError(f"corpus: {recipe.corpus}'s {split} part has {len(docs[0]):,} tokens, fewer than "
+                                 f"one window of --max-len {T} + 1; give a longer text (its last 5% is the "
+                                 f"validation part) or a smaller --max-len")
         train = WindowBatches(corpus.train_docs[0], B, T, seed=recipe.seed)
         val = WindowBatches(corpus.val_docs[0], B, T, seed=recipe.seed).fixed_batches(8)
         return train, val
