@@ -236,25 +236,6 @@ def _busy_seconds():
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def cpu_description():
-    """The CPU's model name and widest x86 vector extension, e.g. 'AMD EPYC 7B13 (AVX2)', from
-    /proc/cpuinfo (the kernels' tile sizes and vectorisation differ between AVX2 and AVX-512)."""
-    name, flags = platform.processor() or platform.machine(), set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name" and name in ("", platform.machine(), platform.processor()):
-                    name = value.strip()
-                elif key.strip() == "flags":
-                    flags = set(value.split())
-                    break
-    except OSError:
-        pass
-    simd = next((s for f, s in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("sse2", "SSE2")) if f in flags), None)
-    return f"{name} ({simd})" if simd else name
-
-
 def timed(fn, calls=1):
     """Run fn `calls` times: (seconds per call, foreign load in cores during them, or nan)."""
     busy0, own0, t0 = _busy_seconds(), time.process_time(), time.perf_counter()
@@ -491,7 +472,7 @@ def main():
         "date": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), "threads": ARGS.threads,
         "rounds": ARGS.rounds, "cpus": os.cpu_count(), "loadavg_start": round(os.getloadavg()[0], 2),
         "machine": f"{platform.machine()} {platform.processor() or platform.system()}",
-        "cpu": cpu_description(),
+        "cpu": runtime.cpu_description(),
         "software": f"Python {platform.python_version()}, numpy {np.__version__}, torch {torch.__version__}",
         "keep_freed_memory": KEEP_MEMORY,
         "policy": ", ".join(f"{k}={os.environ.get(k)}" for k in

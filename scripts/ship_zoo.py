@@ -13,7 +13,6 @@ retrain=True)`` still trains each model from its recipe on the reader's machine.
 """
 
 import argparse
-import hashlib
 import json
 import platform
 import shutil
@@ -26,22 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from tinyllm import zoo  # noqa: E402
 from tinyllm.prompt.grid import weights_fingerprint  # noqa: E402
-from tinyllm.runtime import cpu_vectors  # noqa: E402
-
-
-def cpu_name():
-    """The CPU's model name and its widest vector instructions (what decides the trained bits)."""
-    name, flags = platform.processor() or platform.machine(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    isa = "AVX-512" if "avx512f" in flags else "AVX2, no AVX-512" if "avx2" in flags else "no AVX2"
-    return f"{name} ({isa}), {platform.machine()}"
+from tinyllm.runtime import cpu_description, cpu_vectors  # noqa: E402
 
 
 def main(argv=None):
@@ -66,11 +50,10 @@ def main(argv=None):
         files = {}
         for file in zoo.SHIPPED_FILES:
             shutil.copyfile(source / file, target / file)
-            data = (target / file).read_bytes()
-            files[file] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+            files[file] = {"bytes": (target / file).stat().st_size, "sha256": zoo._sha256(target / file)}
         manifest["models"][name] = {
             "weights": weights_fingerprint(model),
-            "trained_on": cpu_name(),
+            "trained_on": f"{cpu_description()}, {platform.machine()}",
             "vectors": cpu_vectors(),
             "shipped_at_commit": commit or "unknown",
             "files": files,

@@ -132,6 +132,24 @@ def physical_memory():
         return None
 
 
+def _cpuinfo():
+    """(model name or None, set of flags) from /proc/cpuinfo's first processor; (None, set()) where
+    there is no such file (macOS, Windows)."""
+    name, flags = None, set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and name is None:
+                    name = value.strip()
+                elif key.strip() == "flags":
+                    flags = set(value.split())
+                    break
+    except OSError:
+        pass
+    return name, flags
+
+
 def cpu_vectors():
     """The CPU's widest vector instructions, the ones the C kernels and BLAS are compiled for:
     ``"AVX-512"``, ``"AVX2"``, ``"x86-64"`` (older) or the machine name (``"arm64"``, ...). Two
@@ -142,9 +160,17 @@ def cpu_vectors():
     machine = platform.machine().lower()
     if machine not in ("x86_64", "amd64"):
         return machine
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
-    except OSError:
-        return "x86-64"
+    flags = _cpuinfo()[1]
     return "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "x86-64"
+
+
+def cpu_name():
+    """The CPU's model name (``/proc/cpuinfo``), else what ``platform`` knows."""
+    import platform
+
+    return _cpuinfo()[0] or platform.processor() or platform.machine()
+
+
+def cpu_description():
+    """The CPU's model name and its widest vector instructions, e.g. ``"AMD EPYC 7B13 (AVX2)"``."""
+    return f"{cpu_name()} ({cpu_vectors()})"
