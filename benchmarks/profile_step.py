@@ -3,7 +3,7 @@
     python benchmarks/profile_step.py --config M --threads 2 --steps 5
 
 tinyllm: a timer around every op of the fast path (tinyllm.kernels.fused, the attention kernel,
-the head split/merge copies, the embeddings, AdamW), by op and weight shape; the rest of the step
+the head merge copy (past_kv only), the embeddings, AdamW), by op and weight shape; the rest of the step
 (residual adds, Python) is reported as "other". PyTorch: torch.profiler's self CPU time per aten
 op. Steps of the two alternate; per op, the minimum over steps (the machine may be shared) and the
 median are printed in ms per step. A diagnostic, not a results script: it writes no file.
@@ -75,10 +75,10 @@ for n in ("layernorm_forward", "layernorm_backward", "gelu_forward", "gelu_backw
     t = wrap(fused, n)
     if hasattr(gpt_mod, n):
         setattr(gpt_mod, n, t)
-for n in ("attention_forward", "attention_backward"):
+for n in ("attention_forward", "attention_backward", "attention_forward_packed",
+          "attention_backward_packed"):
     wrap(kernels, n)
-wrap(block_mod, "_split_qkv")
-wrap(block_mod, "merge_heads")
+wrap(block_mod, "merge_heads")   # only on the past_kv path now (the packed kernel merges in place)
 for n in ("embedding_forward", "embedding_backward", "dropout_forward", "dropout_backward"):
     wrap(gpt_mod, n)
 ADAM = wrap(optim, "adam_rule_fused")

@@ -2,7 +2,8 @@
  *
  * Every kernel exists for float (suffix _f32) and double (_f64). The bodies are written once, in
  * terms of REAL and FN(name), in softmax.c, matmul_softmax.c and attention.c; kernels_f32.c and
- * kernels_f64.c include them with REAL set to float or double. All arrays are C-contiguous.
+ * kernels_f64.c include them with REAL set to float or double. All arrays are C-contiguous, except
+ * in the _strided attention entry points.
  *
  * Shapes: rows x n for softmax; q (B, H, Tq, D), k (B, H, Tk, D), v (B, H, Tk, Dv), key_mask (B, Tk) with
  * 1 = keep (or NULL for none), A (B, H, Tq, Tk), out (B, H, Tq, Dv), lse (B, H, Tq).
@@ -13,6 +14,13 @@
 #define TINYLLM_KERNELS_H
 
 #include <stdint.h>
+
+/* Element strides of a (B, H, T, D) array whose last axis is contiguous: b between batches, h
+ * between heads, t between rows. A C-contiguous array has {H * T * D, T * D, D}; the q of a fused
+ * (B, T, 3C) projection (head i in columns [i*D, (i+1)*D)) has {T * 3C, D, 3C}. */
+typedef struct {
+    int64_t b, h, t;
+} tl_strides;
 
 /* Row softmax over the last axis (S1). */
 void tl_softmax_forward_f32(const float *x, float *y, int64_t rows, int64_t n);
@@ -54,6 +62,34 @@ int tl_attention_backward_f64(const double *q, const double *k, const double *v,
                                const double *dout, double *dq, double *dk, double *dv, int64_t B,
                                int64_t H, int64_t Tq, int64_t Tk, int64_t D, int64_t Dv,
                                double scale, int causal);
+/* The same with every (B, H, T, D) array read or written through its strides (tl_strides): q, k, v
+ * straight from a fused QKV projection, out into a head-merged (B, T, C) buffer, dq, dk, dv into a
+ * (B, T, 3C) gradient. Same results, bit for bit, as the contiguous entry points. The arrays written
+ * (out; dq, dk, dv) must not overlap each other or the inputs; lse is C-contiguous (B, H, Tq). */
+int tl_attention_forward_strided_f32(const float *q, tl_strides qs, const float *k, tl_strides ks,
+                                      const float *v, tl_strides vs, const uint8_t *key_mask,
+                                      float *out, tl_strides os, float *lse, int64_t B, int64_t H,
+                                      int64_t Tq, int64_t Tk, int64_t D, int64_t Dv, float scale,
+                                      int causal);
+int tl_attention_forward_strided_f64(const double *q, tl_strides qs, const double *k,
+                                      tl_strides ks, const double *v, tl_strides vs,
+                                      const uint8_t *key_mask, double *out, tl_strides os,
+                                      double *lse, int64_t B, int64_t H, int64_t Tq, int64_t Tk,
+                                      int64_t D, int64_t Dv, double scale, int causal);
+int tl_attention_backward_strided_f32(const float *q, tl_strides qs, const float *k, tl_strides ks,
+                                       const float *v, tl_strides vs, const uint8_t *key_mask,
+                                       const float *out, tl_strides os, const float *lse,
+                                       const float *dout, tl_strides dos, float *dq, tl_strides dqs,
+                                       float *dk, tl_strides dks, float *dv, tl_strides dvs,
+                                       int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D,
+                                       int64_t Dv, float scale, int causal);
+int tl_attention_backward_strided_f64(const double *q, tl_strides qs, const double *k,
+                                       tl_strides ks, const double *v, tl_strides vs,
+                                       const uint8_t *key_mask, const double *out, tl_strides os,
+                                       const double *lse, const double *dout, tl_strides dos,
+                                       double *dq, tl_strides dqs, double *dk, tl_strides dks,
+                                       double *dv, tl_strides dvs, int64_t B, int64_t H, int64_t Tq,
+                                       int64_t Tk, int64_t D, int64_t Dv, double scale, int causal);
 
 /* The element-wise work of a training step (csrc/fused.c): LayerNorm (S4), GELU (S5; approximate=1
  * is the tanh form, 0 the exact erf form), cross-entropy with log-softmax (S1, S2), AdamW (S9),

@@ -4,7 +4,8 @@
 Each function takes C-contiguous typed memoryviews of float32 or float64 (one fused type, so both
 dtypes share one signature), writes into the output views it is given and releases the GIL while
 the C code runs. Checking shapes, dtypes and contiguity is the caller's job:
-tinyllm.kernels.cython_backend does it and makes contiguous copies of strided inputs.
+tinyllm.kernels.cython_backend does it and makes contiguous copies of strided inputs. The two
+``attention_*_strided`` functions take strided (B, H, T, D) views instead (last axis contiguous).
 """
 
 from libc.stdint cimport int64_t, uint8_t
@@ -15,6 +16,10 @@ ctypedef fused real:
 
 
 cdef extern from "tinyllm_kernels.h" nogil:
+    ctypedef struct tl_strides:
+        int64_t b
+        int64_t h
+        int64_t t
     void tl_softmax_forward_f32(const float *x, float *y, int64_t rows, int64_t n)
     void tl_softmax_forward_f64(const double *x, double *y, int64_t rows, int64_t n)
     void tl_softmax_backward_f32(const float *y, const float *dy, float *dx, int64_t rows, int64_t n)
@@ -49,6 +54,32 @@ cdef extern from "tinyllm_kernels.h" nogil:
                                    const double *dout, double *dq, double *dk, double *dv,
                                    int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D,
                                    int64_t Dv, double scale, int causal)
+    int tl_attention_forward_strided_f32(const float *q, tl_strides qs, const float *k,
+                                          tl_strides ks, const float *v, tl_strides vs,
+                                          const uint8_t *key_mask, float *out, tl_strides os,
+                                          float *lse, int64_t B, int64_t H, int64_t Tq, int64_t Tk,
+                                          int64_t D, int64_t Dv, float scale, int causal)
+    int tl_attention_forward_strided_f64(const double *q, tl_strides qs, const double *k,
+                                          tl_strides ks, const double *v, tl_strides vs,
+                                          const uint8_t *key_mask, double *out, tl_strides os,
+                                          double *lse, int64_t B, int64_t H, int64_t Tq, int64_t Tk,
+                                          int64_t D, int64_t Dv, double scale, int causal)
+    int tl_attention_backward_strided_f32(const float *q, tl_strides qs, const float *k,
+                                           tl_strides ks, const float *v, tl_strides vs,
+                                           const uint8_t *key_mask, const float *out, tl_strides os,
+                                           const float *lse, const float *dout, tl_strides dos,
+                                           float *dq, tl_strides dqs, float *dk, tl_strides dks,
+                                           float *dv, tl_strides dvs, int64_t B, int64_t H,
+                                           int64_t Tq, int64_t Tk, int64_t D, int64_t Dv,
+                                           float scale, int causal)
+    int tl_attention_backward_strided_f64(const double *q, tl_strides qs, const double *k,
+                                           tl_strides ks, const double *v, tl_strides vs,
+                                           const uint8_t *key_mask, const double *out,
+                                           tl_strides os, const double *lse, const double *dout,
+                                           tl_strides dos, double *dq, tl_strides dqs, double *dk,
+                                           tl_strides dks, double *dv, tl_strides dvs, int64_t B,
+                                           int64_t H, int64_t Tq, int64_t Tk, int64_t D,
+                                           int64_t Dv, double scale, int causal)
     void tl_layernorm_forward_f32(const float *x, const float *gamma, const float *beta, float *y,
                                   float *mean, float *rstd, int64_t rows, int64_t C, double eps)
     int tl_layernorm_backward_f32(const float *dy, const float *x, const float *mean, const float *rstd,
@@ -218,6 +249,97 @@ def attention_backward(const real[:, :, :, ::1] q, const real[:, :, :, ::1] k,
                                       B, H, Tq, Tk, D, Dv, scale, causal)
     if rc != 0:
         raise MemoryError("tinyllm._C: could not allocate the kernel's scratch memory")
+
+
+cdef tl_strides _strides(Py_ssize_t *shape, Py_ssize_t *strides, Py_ssize_t item,
+                         str name) except *:
+    """The (batch, head, row) element strides of a (B, H, T, D) view. Its last axis must be
+    contiguous and every stride a whole number of elements; an axis of length 1 is never stepped
+    along, so its stride does not matter (taken as 0)."""
+    cdef Py_ssize_t s[4]
+    for i in range(4):
+        s[i] = 0 if shape[i] == 1 else strides[i]
+    if (shape[3] != 1 and s[3] != item) or s[0] % item or s[1] % item or s[2] % item:
+        raise ValueError(f"tinyllm._C: {name} needs a contiguous last axis and strides in whole "
+                         f"elements, got byte strides {tuple(strides[i] for i in range(4))}")
+    cdef tl_strides st
+    st.b = s[0] // item
+    st.h = s[1] // item
+    st.t = s[2] // item
+    return st
+
+
+def attention_forward_strided(const real[:, :, :, :] q, const real[:, :, :, :] k,
+                              const real[:, :, :, :] v, const uint8_t[:, ::1] key_mask,
+                              real[:, :, :, :] out, real[:, :, ::1] lse, double scale,
+                              bint causal):
+    """attention_forward on strided views (last axis contiguous): q (B,H,Tq,D), k (B,H,Tk,D),
+    v (B,H,Tk,Dv) read, out (B,H,Tq,Dv) written through their strides (e.g. q, k, v views of a
+    fused (B, T, 3C) projection, out a view of a (B, T, C) buffer); lse (B,H,Tq) contiguous."""
+    cdef int64_t B = q.shape[0], H = q.shape[1], Tq = q.shape[2], D = q.shape[3]
+    cdef int64_t Tk = k.shape[2], Dv = v.shape[3]
+    cdef const uint8_t *keep = _mask_ptr(key_mask)
+    if B * H * Tq * Tk * D * Dv == 0:
+        return
+    cdef Py_ssize_t item = sizeof(real)
+    cdef tl_strides qs = _strides(q.shape, q.strides, item, "q")
+    cdef tl_strides ks = _strides(k.shape, k.strides, item, "k")
+    cdef tl_strides vs = _strides(v.shape, v.strides, item, "v")
+    cdef tl_strides os = _strides(out.shape, out.strides, item, "out")
+    cdef int rc = 0
+    with nogil:
+        if real is float:
+            rc = tl_attention_forward_strided_f32(&q[0, 0, 0, 0], qs, &k[0, 0, 0, 0], ks,
+                                                  &v[0, 0, 0, 0], vs, keep, &out[0, 0, 0, 0], os,
+                                                  &lse[0, 0, 0], B, H, Tq, Tk, D, Dv,
+                                                  <float>scale, causal)
+        else:
+            rc = tl_attention_forward_strided_f64(&q[0, 0, 0, 0], qs, &k[0, 0, 0, 0], ks,
+                                                  &v[0, 0, 0, 0], vs, keep, &out[0, 0, 0, 0], os,
+                                                  &lse[0, 0, 0], B, H, Tq, Tk, D, Dv, scale,
+                                                  causal)
+    _raise_nomem(rc)
+
+
+def attention_backward_strided(const real[:, :, :, :] q, const real[:, :, :, :] k,
+                               const real[:, :, :, :] v, const uint8_t[:, ::1] key_mask,
+                               const real[:, :, :, :] out, const real[:, :, ::1] lse,
+                               const real[:, :, :, :] dout, real[:, :, :, :] dq,
+                               real[:, :, :, :] dk, real[:, :, :, :] dv, double scale,
+                               bint causal):
+    """attention_backward on strided views (last axis contiguous): dq, dk, dv written through
+    their strides (e.g. views of one (B, T, 3C) gradient buffer)."""
+    cdef int64_t B = q.shape[0], H = q.shape[1], Tq = q.shape[2], D = q.shape[3]
+    cdef int64_t Tk = k.shape[2], Dv = v.shape[3]
+    cdef const uint8_t *keep = _mask_ptr(key_mask)
+    if B * H * Tq * Tk * D * Dv == 0:
+        return
+    cdef Py_ssize_t item = sizeof(real)
+    cdef tl_strides qs = _strides(q.shape, q.strides, item, "q")
+    cdef tl_strides ks = _strides(k.shape, k.strides, item, "k")
+    cdef tl_strides vs = _strides(v.shape, v.strides, item, "v")
+    cdef tl_strides os = _strides(out.shape, out.strides, item, "out")
+    cdef tl_strides dos = _strides(dout.shape, dout.strides, item, "dout")
+    cdef tl_strides dqs = _strides(dq.shape, dq.strides, item, "dq")
+    cdef tl_strides dks = _strides(dk.shape, dk.strides, item, "dk")
+    cdef tl_strides dvs = _strides(dv.shape, dv.strides, item, "dv")
+    cdef int rc = 0
+    with nogil:
+        if real is float:
+            rc = tl_attention_backward_strided_f32(&q[0, 0, 0, 0], qs, &k[0, 0, 0, 0], ks,
+                                                   &v[0, 0, 0, 0], vs, keep, &out[0, 0, 0, 0], os,
+                                                   &lse[0, 0, 0], &dout[0, 0, 0, 0], dos,
+                                                   &dq[0, 0, 0, 0], dqs, &dk[0, 0, 0, 0], dks,
+                                                   &dv[0, 0, 0, 0], dvs, B, H, Tq, Tk, D, Dv,
+                                                   <float>scale, causal)
+        else:
+            rc = tl_attention_backward_strided_f64(&q[0, 0, 0, 0], qs, &k[0, 0, 0, 0], ks,
+                                                   &v[0, 0, 0, 0], vs, keep, &out[0, 0, 0, 0], os,
+                                                   &lse[0, 0, 0], &dout[0, 0, 0, 0], dos,
+                                                   &dq[0, 0, 0, 0], dqs, &dk[0, 0, 0, 0], dks,
+                                                   &dv[0, 0, 0, 0], dvs, B, H, Tq, Tk, D, Dv,
+                                                   scale, causal)
+    _raise_nomem(rc)
 
 
 # ---------------------------------------------------------------- the fused element-wise kernels

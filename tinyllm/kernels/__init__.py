@@ -9,6 +9,11 @@ Every backend provides the same six functions with the signatures of ``tinyllm.o
     out, cache = attention_forward(q, k, v, causal=False, key_mask=None, scale=None)  E3.2, E3.3, S3
     dq, dk, dv = attention_backward(dout, cache)
 
+and, for the models, all heads at once from a fused (B, T, 3C) projection (tinyllm.ops.multihead):
+
+    out, cache = attention_forward_packed(qkv, n_head, causal=False, key_mask=None, scale=None)  E3.5
+    dqkv = attention_backward_packed(dout, cache)          out, dout (B, T, C); dqkv (B, T, 3C)
+
 ``numpy`` is ``tinyllm.ops`` itself, the reference. ``cython`` (C99 in csrc/, OpenMP), ``numba``
 (``@njit(parallel=True)``) and ``cuda`` (``numba.cuda``) compute attention FlashAttention-style:
 key tiles, an online softmax, only the row log-sum-exp kept for backward.
@@ -152,6 +157,38 @@ def attention_backward(dout, cache):
     return _backward("attention_backward", dout, cache)
 
 
+def attention_forward_packed(qkv, n_head, causal=False, key_mask=None, scale=None):
+    """All heads of E3.5 from one fused (B, T, 3C) projection [Q | K | V], heads merged -> out
+    (B, T, C), cache, on the current backend (E3.2, E3.3, S3).
+
+    The definition is tinyllm.ops.multihead.attention_forward_packed: split_qkv, attention_forward,
+    merge_heads. A backend with its own ``attention_forward_packed`` (cython: strided kernels, no
+    split or merge copy) runs that; the others run the definition around their attention_forward.
+    """
+    name = current()
+    module = _require(name)
+    if hasattr(module, "attention_forward_packed"):
+        out, cache = module.attention_forward_packed(qkv, n_head, causal=causal, key_mask=key_mask,
+                                                     scale=scale)
+    else:
+        from tinyllm.ops import multihead
+        out, cache = multihead.attention_forward_packed(qkv, n_head, causal=causal, key_mask=key_mask,
+                                                        scale=scale, kernel=module)
+    cache["backend"] = name
+    return out, cache
+
+
+def attention_backward_packed(dout, cache):
+    """Backward of attention_forward_packed on the backend that made ``cache``: dout (B, T, C) ->
+    dqkv (B, T, 3C)."""
+    module = _require(cache.get("backend", "numpy"))
+    if hasattr(module, "attention_backward_packed"):
+        return module.attention_backward_packed(dout, cache)
+    from tinyllm.ops import multihead
+    return multihead.attention_backward_packed(dout, cache)
+
+
 __all__ = ["available", "backend", "current", "default", "unavailable_reason", "use",
            "softmax_forward", "softmax_backward", "matmul_softmax_forward",
-           "matmul_softmax_backward", "attention_forward", "attention_backward"]
+           "matmul_softmax_backward", "attention_forward", "attention_backward",
+           "attention_forward_packed", "attention_backward_packed"]

@@ -37,6 +37,25 @@ def qkv(q, k, v, key_mask, scale):
     return q2, k2, np.ascontiguousarray(v), mask, scale
 
 
+def strided(x):
+    """x itself when the strided attention kernels can read it in place (last axis contiguous,
+    every stride a whole number of elements; an axis of length 1 is never stepped along, so its
+    stride does not count), else a C-contiguous copy."""
+    item = x.itemsize
+    ok = all(n == 1 or (s % item == 0 and (axis < x.ndim - 1 or s == item))
+             for axis, (n, s) in enumerate(zip(x.shape, x.strides)))
+    return x if ok else np.ascontiguousarray(x)
+
+
+def qkv_views(q, k, v, key_mask, scale):
+    """Like ``qkv`` but q, k and v stay as given when the strided kernels can read them
+    (``strided``): no copy of a (B, T, H, D) layout seen as (B, H, T, D)."""
+    mask = check_attention_inputs(q, k, v, key_mask)
+    mask = None if mask is None else np.ascontiguousarray(mask).view(np.uint8)
+    scale = 1.0 / math.sqrt(q.shape[3]) if scale is None else float(scale)
+    return strided(q), strided(k), strided(v), mask, scale
+
+
 def heads(x):
     """(B, H, T, D) -> contiguous (B*H, T, D): one row block per (batch, head) pair."""
     return np.ascontiguousarray(x).reshape(-1, x.shape[2], x.shape[3])
@@ -47,10 +66,11 @@ def keep_mask(mask, B, Tk):
     return np.ones((B, Tk), np.uint8) if mask is None else mask
 
 
-def grad_like(name, g, like):
-    """Check an upstream gradient against the forward output ``like``; return it C-contiguous."""
+def grad_like(name, g, like, contiguous=True):
+    """Check an upstream gradient against the forward output ``like`` (anything with a shape and a
+    dtype); return it C-contiguous, or as it is with contiguous=False (for the strided kernels)."""
     check_float(name, g)
-    if g.shape != like.shape or g.dtype != like.dtype:
-        raise ValueError(f"{name} must have shape {like.shape} and dtype {like.dtype}, "
+    if g.shape != tuple(like.shape) or g.dtype != like.dtype:
+        raise ValueError(f"{name} must have shape {tuple(like.shape)} and dtype {like.dtype}, "
                          f"got {g.shape} {g.dtype}")
-    return np.ascontiguousarray(g)
+    return np.ascontiguousarray(g) if contiguous else g

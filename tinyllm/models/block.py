@@ -7,7 +7,8 @@ residual connection and a LayerNorm (article §3.1: "stacked self-attention and 
 MHA is E3.1-E3.5 (tinyllm.ops.multihead is its readable reference), FFN is S6, LN is S4. The block
 runs them on the fast path: the fused C kernels of tinyllm.kernels.fused (the NumPy reference under
 ``tinyllm.kernels.use("numpy")``), Q, K and V from one (C, 3C) product, and the attention kernel of
-tinyllm.kernels. The block's parameters are a dict with local names (``ln_1.gamma``, ``attn.W_Q``,
+tinyllm.kernels, which reads the heads from that product and writes them merged (no split or
+merge copies). The block's parameters are a dict with local names (``ln_1.gamma``, ``attn.W_Q``,
 ``ffn.W_1``, ...); the models add the ``h.{i}.`` prefix.
 """
 
@@ -15,7 +16,7 @@ import numpy as np
 
 from tinyllm.kernels import fused
 from tinyllm.ops.dropout import dropout_backward, dropout_forward
-from tinyllm.ops.multihead import merge_heads
+from tinyllm.ops.multihead import merge_heads, split_heads, split_qkv
 
 PARAM_SHAPES = {
     "ln_1.gamma": ("C",), "ln_1.beta": ("C",),
@@ -51,40 +52,45 @@ def block_stack_shapes(config):
     return {f"h.{i}.{name}": shape for i in range(config.n_layer) for name, shape in local.items()}
 
 
-def _split_qkv(QKV, n_head):
-    """(B, T, 3C) -> q, k, v each a C-contiguous (B, H, T, D): one copy for all three."""
-    B, T, C3 = QKV.shape
-    qkv = np.ascontiguousarray(QKV.reshape(B, T, 3, n_head, C3 // (3 * n_head)).transpose(2, 0, 3, 1, 4))
-    return qkv[0], qkv[1], qkv[2]                                  # (B, H, T, D) each
-
-
 def _mha_forward(x, p, n_head, causal, key_mask, past_kv, kernel):
     """Multi-head self-attention (E3.1, E3.5, E3.4) with Q, K and V from one (C, 3C) product.
 
     The parameters stay W_Q, W_K, W_V (C, C) (the names Hugging Face import/export and the
     gradient checks use); each forward concatenates them into W_QKV (C, 3C), a 3C^2 copy that is
     small next to the (B, T, C) activations, so that x is read once and BLAS runs one larger call.
-    cache: proj_qkv (the linear cache of W_QKV), attn (the kernel's cache), proj_o (of W_O), P.
+    Without a past_kv the kernel takes the (B, T, 3C) product as it is and returns the heads merged
+    (attention_forward_packed: the cython kernel reads q, k, v and writes the (B, T, C) output
+    through their strides, no split or merge copy); with one, the keys and values are concatenated
+    after the past ones and the per-head attention_forward runs.
+    cache: proj_qkv (the linear cache of W_QKV), attn (the kernel's cache), proj_o (of W_O), kernel,
+    packed, P, present.
     """
     B, T, C = x.shape
     W_QKV = np.concatenate([p["attn.W_Q"], p["attn.W_K"], p["attn.W_V"]], axis=1)   # (C, 3C)
     b_QKV = np.concatenate([p["attn.b_Q"], p["attn.b_K"], p["attn.b_V"]])           # (3C,)
     QKV, c_qkv = fused.linear_forward(x, W_QKV, b_QKV)             # (B, T, 3C)   E3.1
-    q, k, v = _split_qkv(QKV, n_head)                              # (B, H, T, D)
+    q, k, v = split_qkv(QKV, n_head)                               # (B, H, T, D) views, no copy
     P = 0
-    if past_kv is not None:
-        k_past, v_past = past_kv
-        if k_past.shape != v_past.shape or k_past.shape[:2] != q.shape[:2] or k_past.shape[3] != q.shape[3]:
-            raise ValueError(f"multihead attention: past_kv must be two (B, H, P, D) = "
-                             f"{q.shape[:2] + ('P', q.shape[3])} arrays, got {k_past.shape} and {v_past.shape}")
-        P = k_past.shape[2]
-        k = np.concatenate([k_past, k], axis=2)                    # (B, H, P + T, D)
-        v = np.concatenate([v_past, v], axis=2)
-    heads, c_attn = kernel.attention_forward(q, k, v, causal=causal, key_mask=key_mask)   # E3.5
-    concat = merge_heads(heads)                                    # (B, T, C)   Concat(head_1..h)
+    packed = past_kv is None and hasattr(kernel, "attention_forward_packed")
+    if packed:
+        concat, c_attn = kernel.attention_forward_packed(QKV, n_head, causal=causal,
+                                                         key_mask=key_mask)   # (B, T, C)  E3.5
+    else:
+        if past_kv is not None:
+            k_past, v_past = past_kv
+            if (k_past.shape != v_past.shape or k_past.shape[:2] != q.shape[:2]
+                    or k_past.shape[3] != q.shape[3]):
+                raise ValueError(f"multihead attention: past_kv must be two (B, H, P, D) = "
+                                 f"{q.shape[:2] + ('P', q.shape[3])} arrays, got {k_past.shape} and "
+                                 f"{v_past.shape}")
+            P = k_past.shape[2]
+            k = np.concatenate([k_past, k], axis=2)                # (B, H, P + T, D)
+            v = np.concatenate([v_past, v], axis=2)
+        heads, c_attn = kernel.attention_forward(q, k, v, causal=causal, key_mask=key_mask)  # E3.5
+        concat = merge_heads(heads)                                # (B, T, C)   Concat(head_1..h)
     y, c_o = fused.linear_forward(concat, p["attn.W_O"], p["attn.b_O"])                  # E3.4
-    return y, {"proj_qkv": c_qkv, "attn": c_attn, "proj_o": c_o, "kernel": kernel, "P": P,
-               "present": (k, v)}
+    return y, {"proj_qkv": c_qkv, "attn": c_attn, "proj_o": c_o, "kernel": kernel, "packed": packed,
+               "P": P, "present": (k, v)}
 
 
 def _mha_backward(dy, cache, need_dW):
@@ -93,17 +99,17 @@ def _mha_backward(dy, cache, need_dW):
     B, T, C = dy.shape
     P = cache["P"]
     dconcat, dW_O, db_O = fused.linear_backward(dy, cache["proj_o"], need_dW)          # E3.4
-    H = cache["present"][0].shape[1]
-    dheads = np.ascontiguousarray(dconcat.reshape(B, T, H, C // H).transpose(0, 2, 1, 3))
-    dq, dk, dv = cache["kernel"].attention_backward(dheads, cache["attn"])           # E3.5
     dpast = None
-    if P:
-        dpast = (dk[:, :, :P], dv[:, :, :P])
-        dk, dv = dk[:, :, P:], dv[:, :, P:]
-    dQKV = np.empty((B, T, 3, H, C // H), dy.dtype)                # (B, T, 3C) as (B, T, 3, H, D)
-    for i, d in enumerate((dq, dk, dv)):
-        dQKV[:, :, i] = d.transpose(0, 2, 1, 3)
-    dx, dW_QKV, db_QKV = fused.linear_backward(dQKV.reshape(B, T, 3 * C), cache["proj_qkv"], need_dW)
+    if cache["packed"]:
+        dQKV = cache["kernel"].attention_backward_packed(dconcat, cache["attn"])      # (B, T, 3C)
+    else:
+        H = cache["present"][0].shape[1]
+        dq, dk, dv = cache["kernel"].attention_backward(split_heads(dconcat, H), cache["attn"])  # E3.5
+        if P:
+            dpast = (dk[:, :, :P], dv[:, :, :P])
+            dk, dv = dk[:, :, P:], dv[:, :, P:]
+        dQKV = np.concatenate([merge_heads(dq), merge_heads(dk), merge_heads(dv)], axis=2)
+    dx, dW_QKV, db_QKV = fused.linear_backward(dQKV, cache["proj_qkv"], need_dW)
     g = {"W_O": dW_O, "b_O": db_O}
     for i, n in enumerate("QKV"):
         g["W_" + n] = None if dW_QKV is None else np.ascontiguousarray(dW_QKV[:, i * C:(i + 1) * C])

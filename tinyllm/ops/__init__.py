@@ -34,8 +34,9 @@ from tinyllm.ops.linear import linear_backward, linear_forward
 from tinyllm.ops.losses import (IGNORE_INDEX, causal_lm_loss_forward, causal_lm_targets,
                                 cross_entropy_backward, cross_entropy_forward,
                                 masked_lm_loss_forward, perplexity, sequence_log_likelihood)
-from tinyllm.ops.multihead import (merge_heads, multihead_attention_backward,
-                                   multihead_attention_forward, split_heads)
+from tinyllm.ops.multihead import (attention_backward_packed, attention_forward_packed, merge_heads,
+                                   multihead_attention_backward, multihead_attention_forward,
+                                   split_heads, split_qkv)
 from tinyllm.ops.softmax import (log_softmax_backward, log_softmax_forward, softmax_backward,
                                  softmax_forward)
 

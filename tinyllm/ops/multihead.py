@@ -29,6 +29,53 @@ def merge_heads(x):
     return x.transpose(0, 2, 1, 3).reshape(B, T, H * D)
 
 
+def split_qkv(qkv, n_head):
+    """(B, T, 3C) -> q, k, v, each a (B, H, T, D) view (no copy) with D = C / H.
+
+    qkv is the fused projection x [W_Q | W_K | W_V] + [b_Q | b_K | b_V] (E3.1): columns [0, C) are
+    Q, [C, 2C) K and [2C, 3C) V, and head i of each reads its columns [i*D, (i+1)*D) (split_heads).
+    """
+    if not isinstance(qkv, np.ndarray) or qkv.ndim != 3:
+        raise ValueError(f"split_qkv: qkv must be a (B, T, 3C) array, got "
+                         f"{getattr(qkv, 'shape', type(qkv).__name__)}")
+    if isinstance(n_head, bool) or not isinstance(n_head, (int, np.integer)) or n_head < 1:
+        raise ValueError(f"split_qkv: n_head must be an int >= 1, got {n_head!r}")
+    C3 = qkv.shape[2]
+    if C3 == 0 or C3 % (3 * n_head):
+        raise ValueError(f"split_qkv: the last axis of qkv {qkv.shape} must be 3C with C divisible by "
+                         f"n_head={n_head}")
+    C = C3 // 3
+    return tuple(split_heads(qkv[:, :, i * C:(i + 1) * C], n_head) for i in range(3))
+
+
+def attention_forward_packed(qkv, n_head, causal=False, key_mask=None, scale=None, kernel=None):
+    """All h heads of E3.5 from one fused projection, heads merged: the reference definition.
+
+        q, k, v = split_qkv(qkv)                       (B, H, T, D) each
+        head_i = Attention(q_i, k_i, v_i)              E3.5 (E3.2, E3.3, S3)
+        out = Concat(head_1, ..., head_h)              (B, T, C), the input of W^O in E3.4
+
+    qkv: (B, T, 3C) (see split_qkv)   key_mask: (B, T) bool or None   kernel: an object with
+    attention_forward/backward (default: the NumPy reference ``tinyllm.ops.attention``).
+    The cython backend computes the same without the split and merge copies: its kernel reads q, k,
+    v through their strides in qkv and writes the heads into out directly
+    (``tinyllm.kernels.attention_forward_packed`` picks it).
+    Returns out (B, T, C) and the cache: attn (the kernel's cache), kernel, n_head.
+    """
+    kernel = _reference_attention if kernel is None else kernel
+    q, k, v = split_qkv(qkv, n_head)                       # (B, H, T, D) views
+    heads, c_attn = kernel.attention_forward(q, k, v, causal=causal, key_mask=key_mask, scale=scale)
+    return merge_heads(heads), {"attn": c_attn, "kernel": kernel, "n_head": n_head}
+
+
+def attention_backward_packed(dout, cache):
+    """Backward of attention_forward_packed: dout (B, T, C) -> dqkv (B, T, 3C), the gradient of the
+    fused projection's output, [dQ | dK | dV] with the heads merged back in place."""
+    dheads = split_heads(dout, cache["n_head"])            # (B, H, T, D)
+    dq, dk, dv = cache["kernel"].attention_backward(dheads, cache["attn"])   # E3.5 (E3.2, E3.3)
+    return np.concatenate([merge_heads(dq), merge_heads(dk), merge_heads(dv)], axis=2)
+
+
 def multihead_attention_forward(x, W_Q, b_Q, W_K, b_K, W_V, b_V, W_O, b_O, n_head,
                                 causal=False, key_mask=None, past_kv=None, kernel=None):
     """Self-attention with h heads. Implements E3.1, E3.5 and E3.4 (E3.2-E3.3 inside each head).
