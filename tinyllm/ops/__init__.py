@@ -42,4 +42,4 @@ from tinyllm.ops.softmax import (log_softmax_backward, log_softmax_forward, soft
 
 __all__ = [name for name in dir() if name.endswith(("_forward", "_backward"))] + [
     "IGNORE_INDEX", "attention_mask", "causal_lm_targets", "merge_heads", "perplexity",
-    "sequence_log_likelihood", "split_heads"]
+    "sequence_log_likelihood", "split_heads", "split_qkv"]
