@@ -226,18 +226,30 @@ def main(argv=None):
     from tinyllm.apps.base import default_model, load
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parts = (("prompt_vs_head", prompt_vs_head), ("soft_prompts", soft_prompts), ("temperature", temperature),
+             ("perplexity", perplexity), ("pre_ln", pre_ln), ("bert_masking", bert_masking))
     p.add_argument("--model", default=None)
+    p.add_argument("--only", nargs="+", default=None, choices=[k for k, _ in parts] + ["soft_prompts_small"],
+                   help="measure only these parts and keep the others from the committed results/faq.json "
+                        "(e.g. --only bert_masking after a zoo BERT was rebuilt)")
     args = p.parse_args(argv)
     model, tok, name = load(args.model or default_model())
     data = {"model": name}
-    for key, fn in (("prompt_vs_head", prompt_vs_head), ("soft_prompts", soft_prompts),
-                    ("temperature", temperature), ("perplexity", perplexity), ("pre_ln", pre_ln),
-                    ("bert_masking", bert_masking)):
+    if args.only:
+        if not RESULTS.exists():
+            p.error(f"--only keeps the other parts from {RESULTS}, which does not exist; run without --only")
+        data = json.loads(RESULTS.read_text())
+        if data.get("model") != name:
+            p.error(f"--only: {RESULTS} was measured on {data.get('model')!r}, not {name!r}; run without --only")
+    for key, fn in parts:
+        if args.only and key not in args.only:
+            continue
         t = time.time()
         data[key] = fn(model, tok)
         print(key, json.dumps(data[key])[:300], f"({time.time() - t:.0f} s)", flush=True)
-    small, small_tok, small_name = load("tinyworld-gpt")                 # the same on the context-48 model
-    data["soft_prompts_small"] = {"model": small_name, **soft_prompts(small, small_tok)}
+    if not args.only or "soft_prompts_small" in args.only:
+        small, small_tok, small_name = load("tinyworld-gpt")             # the same on the context-48 model
+        data["soft_prompts_small"] = {"model": small_name, **soft_prompts(small, small_tok)}
     RESULTS.parent.mkdir(exist_ok=True)
     tmp = RESULTS.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=1) + "\n")
