@@ -99,6 +99,60 @@ for name, rows in GRIDS.items():
 # about them. (One PET seed at K = 256 did not converge with the shared learning rate: the large
 # standard deviation there.)
 #
+# **Does the BERT know which adjectives go together?** A direct probe, without any prompt method
+# in between: in a TinyWorld review both adjectives come from the same list (60 positive, 60
+# negative), so after `the service was A1 and the price was` a model that learned the grammar's
+# sentiment puts more probability on A1's list than on the other one. The GPT is asked for the next
+# word, the BERT fills a `[MASK]` (E3.7): 120 probes, half of them with a positive A1.
+
+# %%
+from tinyllm.data import tinyworld_world as tw  # noqa: E402
+
+
+def polarity_probe(model, tok, n=120):
+    """Share of probes whose next word / [MASK] puts more mass on A1's polarity list (chance: 0.5)."""
+    pos = [tok.encode(w)[0] for w in tw.POSITIVE]
+    neg = [tok.encode(w)[0] for w in tw.NEGATIVE]
+    hits = 0
+    for i in range(n):
+        a1 = (tw.POSITIVE if i % 2 == 0 else tw.NEGATIVE)[i // 2]
+        ids = tok.encode(f"review: I ate pasta at a cafe in Glenhollow on Monday. the service was {a1} and the price was")
+        if type(model).__name__ == "BERT":
+            ids = [tok.cls_id] + ids + [tok.mask_id] + tok.encode(".") + [tok.sep_id]
+            logits = model.forward(np.array([ids]))[0, -3]            # (V,) at [MASK]
+        else:
+            logits = model.forward(np.array([ids]))[0, -1]            # (V,) the next word
+        hits += (np.logaddexp.reduce(logits[pos]) > np.logaddexp.reduce(logits[neg])) == (i % 2 == 0)
+    return hits / n
+
+
+for name in ("tinyworld-gpt-256", "tinyworld-bert-256"):
+    m, t = tinyllm.pretrained(name, progress=False)
+    print(f"{name}: the second adjective follows the first one's polarity in {polarity_probe(m, t):.0%} of 120 probes")
+
+polarity = json.loads((RESULTS.parent / "benchmarks" / "bert_polarity.json").read_text())
+print("\nBERT on two-adjective sentences only (benchmarks/bert_polarity.py): first step with the probe >= 90 %")
+for r in polarity["results"]:
+    print(f"  lr {r['lr']:g}, seed {r['seed']}: {r['learned_at_step'] or 'not within ' + str(r['max_steps'])}")
+print("the tinyworld-bert-256 recipe itself (whole corpus), the probe above every 250 steps:")
+for r in polarity["zoo_recipe_runs"]:
+    print(f"  lr {r['lr']:g} -> {r['min_lr']:g} over {r['steps']} steps: best {r['best_probe']:.0%}, final {r['final_probe']:.0%}")
+
+# %% [markdown]
+# The probe is the diagnosis: the GPT knows the adjectives' polarity, the BERT does not (chance),
+# so no prompt on the BERT can start from it, and PET's small-K advantage (Schick & Schütze), which
+# comes from the label words' meaning to the pre-trained model, cannot appear. Why the BERT missed
+# it is itself a lesson about masked-LM training: on sentences that contain nothing but the two
+# adjectives, the same BERT learns the polarity in a sudden jump after hundreds to thousands of
+# steps of flat loss, in every seed at lr 5e-4, in one seed of three at 1e-3, and in none at the zoo
+# recipe's 2e-3 (the printed steps, within 3,000). In the full corpus the reviews are one document
+# kind of nine and only a masked adjective with the other one visible teaches it, and the recipe at
+# 1e-3 for 15,000 steps (three times its length) ended at chance too: the probe touched 77 % once
+# and fell back.
+# The GPT learns the same fact from every review it reads, at every position. Making the PET − head
+# gap of the literature appear here needs a BERT pre-trained until this probe flips, then the BERT
+# grids run again: an open item of the §5 issue.
+#
 # ## 4. The other grids: the GPT, and a four-class task
 #
 # On `tw-topic` (four classes) the pattern *does* carry information once a few examples point it
