@@ -18,10 +18,15 @@ def as_rows(name, x):
     return np.ascontiguousarray(x).reshape(-1, n)
 
 
+def _mask_and_scale(q, key_mask, scale):
+    """A checked key mask as uint8 (or None) and the float scale (default 1/sqrt(D))."""
+    mask = None if key_mask is None else np.ascontiguousarray(key_mask).view(np.uint8)
+    return mask, 1.0 / math.sqrt(q.shape[3]) if scale is None else float(scale)
+
+
 def _contiguous(q, k, key_mask, scale):
     """Checked inputs -> contiguous q and k, the mask as uint8 (or None), the float scale."""
-    mask = None if key_mask is None else np.ascontiguousarray(key_mask).view(np.uint8)
-    scale = 1.0 / math.sqrt(q.shape[3]) if scale is None else float(scale)
+    mask, scale = _mask_and_scale(q, key_mask, scale)
     return np.ascontiguousarray(q), np.ascontiguousarray(k), mask, scale
 
 
@@ -50,9 +55,7 @@ def strided(x):
 def qkv_views(q, k, v, key_mask, scale):
     """Like ``qkv`` but q, k and v stay as given when the strided kernels can read them
     (``strided``): no copy of a (B, T, H, D) layout seen as (B, H, T, D)."""
-    mask = check_attention_inputs(q, k, v, key_mask)
-    mask = None if mask is None else np.ascontiguousarray(mask).view(np.uint8)
-    scale = 1.0 / math.sqrt(q.shape[3]) if scale is None else float(scale)
+    mask, scale = _mask_and_scale(q, check_attention_inputs(q, k, v, key_mask), scale)
     return strided(q), strided(k), strided(v), mask, scale
 
 
@@ -67,10 +70,10 @@ def keep_mask(mask, B, Tk):
 
 
 def grad_like(name, g, like, contiguous=True):
-    """Check an upstream gradient against the forward output ``like`` (anything with a shape and a
-    dtype); return it C-contiguous, or as it is with contiguous=False (for the strided kernels)."""
+    """Check an upstream gradient against the forward output ``like``; return it C-contiguous, or
+    as it is with contiguous=False (for the strided kernels)."""
     check_float(name, g)
-    if g.shape != tuple(like.shape) or g.dtype != like.dtype:
-        raise ValueError(f"{name} must have shape {tuple(like.shape)} and dtype {like.dtype}, "
+    if g.shape != like.shape or g.dtype != like.dtype:
+        raise ValueError(f"{name} must have shape {like.shape} and dtype {like.dtype}, "
                          f"got {g.shape} {g.dtype}")
     return np.ascontiguousarray(g) if contiguous else g

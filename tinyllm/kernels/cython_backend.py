@@ -6,8 +6,6 @@ Attention stores only the row log-sum-exp (B, H, Tq) besides its inputs and outp
 recomputes the weights A from q, k and lse (FlashAttention on a CPU). Implements S1, E3.2, E3.3, S3.
 """
 
-from types import SimpleNamespace
-
 import numpy as np
 
 from tinyllm.kernels import _validate
@@ -114,8 +112,8 @@ def attention_forward_packed(qkv, n_head, causal=False, key_mask=None, scale=Non
     heads merged (Concat(head_1..h)), and the cache. The kernel reads q, k and v through their
     strides in qkv (no split copy) and writes each head's output into its columns of out (no merge
     copy); the backward writes dq, dk and dv into one (B, T, 3C) gradient the same way.
-    cache: q, k, v (B, H, T, D) views of qkv, mask, out (B, H, T, D) view of the returned out, lse
-    (B, H, T), scale, causal, n_head.
+    cache: q, k, v (B, H, T, D) views of qkv, mask, out (B, H, T, D) view of the returned out, merged
+    (the returned out itself), lse (B, H, T), scale, causal, n_head.
     """
     check_available()
     q, k, v = _ops_multihead.split_qkv(qkv, n_head)                  # (B, H, T, D) views
@@ -125,8 +123,8 @@ def attention_forward_packed(qkv, n_head, causal=False, key_mask=None, scale=Non
     out_h = _ops_multihead.split_heads(out, n_head)                  # (B, H, T, D) view of out
     lse = np.full((B, H, T), -np.inf, q.dtype)
     _C.attention_forward_strided(q, k, v, mask, out_h, lse, scale, bool(causal))
-    return out, {"q": q, "k": k, "v": v, "mask": mask, "out": out_h, "lse": lse, "scale": scale,
-                 "causal": bool(causal), "n_head": n_head}
+    return out, {"q": q, "k": k, "v": v, "mask": mask, "out": out_h, "merged": out, "lse": lse,
+                 "scale": scale, "causal": bool(causal), "n_head": n_head}
 
 
 def attention_backward_packed(dout, cache):
@@ -134,8 +132,7 @@ def attention_backward_packed(dout, cache):
     written by the kernel straight into its columns (E3.5, E3.3, E3.2)."""
     q, out_h = cache["q"], cache["out"]
     B, H, T, D = q.shape
-    merged = SimpleNamespace(shape=(B, T, H * D), dtype=q.dtype)     # the forward's out
-    dout = _validate.grad_like("dout", dout, merged, contiguous=False)
+    dout = _validate.grad_like("dout", dout, cache["merged"], contiguous=False)   # (B, T, C)
     dqkv = np.empty((B, T, 3 * H * D), q.dtype)                      # (B, T, 3C)
     dq, dk, dv = _ops_multihead.split_qkv(dqkv, H)                   # (B, H, T, D) views
     _C.attention_backward_strided(q, cache["k"], cache["v"], cache["mask"], out_h, cache["lse"],

@@ -16,7 +16,7 @@ import numpy as np
 
 from tinyllm.kernels import fused
 from tinyllm.ops.dropout import dropout_backward, dropout_forward
-from tinyllm.ops.multihead import merge_heads, split_heads, split_qkv
+from tinyllm.ops.multihead import append_past, merge_heads, split_heads, split_qkv
 
 PARAM_SHAPES = {
     "ln_1.gamma": ("C",), "ln_1.beta": ("C",),
@@ -76,16 +76,7 @@ def _mha_forward(x, p, n_head, causal, key_mask, past_kv, kernel):
         concat, c_attn = kernel.attention_forward_packed(QKV, n_head, causal=causal,
                                                          key_mask=key_mask)   # (B, T, C)  E3.5
     else:
-        if past_kv is not None:
-            k_past, v_past = past_kv
-            if (k_past.shape != v_past.shape or k_past.shape[:2] != q.shape[:2]
-                    or k_past.shape[3] != q.shape[3]):
-                raise ValueError(f"multihead attention: past_kv must be two (B, H, P, D) = "
-                                 f"{q.shape[:2] + ('P', q.shape[3])} arrays, got {k_past.shape} and "
-                                 f"{v_past.shape}")
-            P = k_past.shape[2]
-            k = np.concatenate([k_past, k], axis=2)                # (B, H, P + T, D)
-            v = np.concatenate([v_past, v], axis=2)
+        k, v, P = append_past(q, k, v, past_kv)                    # (B, H, P + T, D)
         heads, c_attn = kernel.attention_forward(q, k, v, causal=causal, key_mask=key_mask)  # E3.5
         concat = merge_heads(heads)                                # (B, T, C)   Concat(head_1..h)
     y, c_o = fused.linear_forward(concat, p["attn.W_O"], p["attn.b_O"])                  # E3.4

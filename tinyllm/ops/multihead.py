@@ -76,6 +76,21 @@ def attention_backward_packed(dout, cache):
     return np.concatenate([merge_heads(dq), merge_heads(dk), merge_heads(dv)], axis=2)
 
 
+def append_past(q, k, v, past_kv):
+    """Keys and values that come before this call's own (a KV cache, or a learned prefix, S12).
+
+    q, k, v: (B, H, T, D); past_kv: None or (k_past, v_past), each (B, H, P, D).
+    Returns k, v (B, H, P + T, D), the past first, and P (0 without a past_kv).
+    """
+    if past_kv is None:
+        return k, v, 0
+    k_past, v_past = past_kv
+    if k_past.shape != v_past.shape or k_past.shape[:2] != q.shape[:2] or k_past.shape[3] != q.shape[3]:
+        raise ValueError(f"multihead attention: past_kv must be two (B, H, P, D) = "
+                         f"{q.shape[:2] + ('P', q.shape[3])} arrays, got {k_past.shape} and {v_past.shape}")
+    return np.concatenate([k_past, k], axis=2), np.concatenate([v_past, v], axis=2), k_past.shape[2]
+
+
 def multihead_attention_forward(x, W_Q, b_Q, W_K, b_K, W_V, b_V, W_O, b_O, n_head,
                                 causal=False, key_mask=None, past_kv=None, kernel=None):
     """Self-attention with h heads. Implements E3.1, E3.5 and E3.4 (E3.2-E3.3 inside each head).
@@ -98,15 +113,7 @@ def multihead_attention_forward(x, W_Q, b_Q, W_K, b_K, W_V, b_V, W_O, b_O, n_hea
     q = split_heads(Q, n_head)                             # (B, H, T, D)
     k = split_heads(K, n_head)
     v = split_heads(V, n_head)
-    P = 0
-    if past_kv is not None:
-        k_past, v_past = past_kv
-        if k_past.shape != v_past.shape or k_past.shape[:2] != q.shape[:2] or k_past.shape[3] != q.shape[3]:
-            raise ValueError(f"multihead attention: past_kv must be two (B, H, P, D) = "
-                             f"{q.shape[:2] + ('P', q.shape[3])} arrays, got {k_past.shape} and {v_past.shape}")
-        P = k_past.shape[2]
-        k = np.concatenate([k_past, k], axis=2)            # (B, H, P + T, D)
-        v = np.concatenate([v_past, v], axis=2)
+    k, v, P = append_past(q, k, v, past_kv)                # (B, H, P + T, D)
     heads, c_attn = kernel.attention_forward(q, k, v, causal=causal, key_mask=key_mask)  # E3.5
     concat = merge_heads(heads)                            # (B, T, C)       Concat(head_1..h)
     y, c_o = linear_forward(concat, W_O, b_O)              # (B, T, C)       E3.4
