@@ -51,15 +51,16 @@ def sentences(tok, n, rng):
     return docs
 
 
-def probe_inputs(tok, n=100):
-    """(n, T) ids: [CLS] the service was A1 and the price was [MASK] . [SEP]; A1 positive for even i."""
+def probe_inputs(tok, n=100, prefix=""):
+    """(n, T) ids: [CLS] prefix the service was A1 and the price was [MASK] . [SEP]; A1 positive
+    for even i."""
     from tinyllm.data import tinyworld_world as tw
 
     rows = []
     for i in range(n):
         words = tw.POSITIVE if i % 2 == 0 else tw.NEGATIVE
-        rows.append([tok.cls_id] + tok.encode(f"the service was {words[(i // 2) % len(words)]} and the price was")
-                    + [tok.mask_id] + tok.encode(".") + [tok.sep_id])
+        rows.append([tok.cls_id] + tok.encode(f"{prefix}the service was {words[(i // 2) % len(words)]} and the "
+                                              "price was") + [tok.mask_id] + tok.encode(".") + [tok.sep_id])
     return np.array(rows)                                                  # (n, T)
 
 
@@ -130,9 +131,7 @@ def zoo_recipe_run(overrides):
     _, tok = tinyllm.pretrained("tinyworld-bert-256", progress=False)
     pos_ids = [tok.encode(w)[0] for w in tw.POSITIVE]
     neg_ids = [tok.encode(w)[0] for w in tw.NEGATIVE]
-    X = np.array([[tok.cls_id] + tok.encode("review: I ate pasta at a cafe in Glenhollow on Monday. the service was "
-                                            f"{(tw.POSITIVE if i % 2 == 0 else tw.NEGATIVE)[i // 2]} and the price was")
-                  + [tok.mask_id] + tok.encode(".") + [tok.sep_id] for i in range(120)])       # (120, T)
+    X = probe_inputs(tok, 120, prefix="review: I ate pasta at a cafe in Glenhollow on Monday. ")   # (120, T)
     t0 = time.time()
 
     def watch(trainer):
