@@ -125,7 +125,10 @@ def zoo_recipe_run(overrides):
         if not hasattr(base, key) or not value:
             raise SystemExit(f"--zoo-recipe: expected FIELD=VALUE with a Recipe field, got {item!r}")
         kind = type(getattr(base, key)) if getattr(base, key) is not None else float
-        fields[key] = kind(value)
+        try:
+            fields[key] = kind(value)
+        except ValueError:
+            raise SystemExit(f"--zoo-recipe: {key} takes a {kind.__name__}, got {value!r}") from None
     recipe = dataclasses.replace(base, **fields)
     print(recipe, flush=True)
     _, tok = tinyllm.pretrained("tinyworld-bert-256", progress=False)
@@ -172,8 +175,16 @@ def main():
     if args.zoo_recipe:
         return zoo_recipe_run(args.zoo_recipe)
     if args.logs:
+        if not os.path.exists(args.out):
+            raise SystemExit(f"--logs adds to {args.out}, which does not exist: run the sweep first (without --logs)")
         doc = json.load(open(args.out))
-        doc["zoo_recipe_runs"] = [read_log(p) for p in sorted(args.logs)]
+        runs = []
+        for path in sorted(args.logs):
+            try:
+                runs.append(read_log(path))
+            except (OSError, ValueError, KeyError) as e:
+                raise SystemExit(f"--logs: {path} is not the printed output of a --zoo-recipe run ({e!r})") from None
+        doc["zoo_recipe_runs"] = runs
         with open(args.out, "w") as f:
             json.dump(doc, f, indent=1)
             f.write("\n")
