@@ -85,22 +85,14 @@ def main(argv=None):
     p.add_argument("--readme-only", action="store_true", help="the README block and plots from the JSON")
     args = p.parse_args(argv)
     if args.merge:
-        from tinyllm.prompt.grid import load_rows, save_rows
+        from tinyllm.prompt.grid import merge_parts
 
         for name in args.only or GRIDS:
-            parts = sorted(RESULTS.glob(f"{name}.part*.json"))
-            if parts:
-                rows = load_rows(grid_path(name)) if grid_path(name).exists() else []
-                keys = {(r["method"], r["k"], r["seed"], r.get("template_index", 0)) for r in rows}
-                for part in parts:
-                    rows += [r for r in load_rows(part)
-                             if (r["method"], r["k"], r["seed"], r.get("template_index", 0)) not in keys]
-                save_rows(rows, grid_path(name))
-                for part in parts:
-                    part.unlink()
-                print(f"{name}: {len(rows)} rows from {len(parts)} part files")
+            merged = merge_parts(grid_path(name))
+            if merged:
+                print(f"{name}: {merged[0]} rows from {merged[1]} part files")
     elif not args.readme_only:
-        from tinyllm.prompt.grid import load_model, run_grid
+        from tinyllm.prompt.grid import load_model, part_path, run_grid
 
         for name in args.only or GRIDS:
             task, model_name, parts = GRIDS[name]
@@ -114,7 +106,7 @@ def main(argv=None):
             for i, (methods, ks) in enumerate(parts):
                 if args.parts is not None and i not in args.parts:
                     continue
-                out = grid_path(name) if args.parts is None else RESULTS / f"{name}.part{i}.json"
+                out = grid_path(name) if args.parts is None else part_path(grid_path(name), i)
                 run_grid(task, model_name, methods, ks, out=out, model=model, tokenizer=tok, progress=progress)
             print(f"{name}: done in {time.time() - t0:.0f} s", flush=True)
     grids = load_grids()

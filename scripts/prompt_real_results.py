@@ -6,6 +6,13 @@
     python scripts/prompt_real_results.py --summary-only  # the comparison block from the committed rows
     python scripts/prompt_real_results.py --readme        # the README's mr2 block from the committed JSON
 
+On two cores, the grid runs as two processes after the head is built (about half the wall time):
+
+    python scripts/prompt_real_results.py --head-only
+    python scripts/prompt_real_results.py --parts 2 &           # PET: the longest part
+    python scripts/prompt_real_results.py --parts 0 1 3; wait   # zero-shot, head-lr, AutoPrompt
+    python scripts/prompt_real_results.py --merge               # joins the part files, writes the summary
+
 1. The head (``tinyllm.prompt.mlm_head.build_folder``): MiniLM frozen; S10 masking of mr2's training
    sentences (without their labels) and of 4,000 Shakespeare lines; the encoder's last hidden states at
    the chosen positions are computed once; BERT's head (dense + GELU + LayerNorm, decoder tied to
@@ -239,6 +246,10 @@ def main(argv=None):
     p.add_argument("--head-only", action="store_true")
     p.add_argument("--summary-only", action="store_true")
     p.add_argument("--methods", nargs="*", help="run only these methods of PARTS")
+    p.add_argument("--parts", nargs="+", type=int, metavar="I",
+                   help=f"run only these entries of PARTS (0..{len(PARTS) - 1}), into {OUT.stem}.partI.json "
+                        "(one process per core, each on other parts, after --head-only); --merge joins them")
+    p.add_argument("--merge", action="store_true", help="join the part files into the grid and write its summary")
     p.add_argument("--measure-steps", action="store_true", help="time one PET and one full fine-tuning step")
     p.add_argument("--choose-pet", action="store_true", help="choose PET's learning rate on a K-sized dev set")
     p.add_argument("--readme", action="store_true",
@@ -255,6 +266,21 @@ def main(argv=None):
                       f"[`results/grid/{OUT.stem}.png`](results/grid/{OUT.stem}.png))\n\n"
                       + doc["summary"]["markdown"].strip())
         return
+    if args.parts is not None:
+        bad = [i for i in args.parts if not 0 <= i < len(PARTS)]
+        if bad:
+            p.error(f"--parts: {bad} not in 0..{len(PARTS) - 1} (PARTS: "
+                    + "; ".join(f"{i} {'/'.join(m)}" for i, (m, _) in enumerate(PARTS)) + ")")
+        if not (head_folder() / "mlm_head.json").exists():
+            p.error(f"--parts needs the MLM head built first (two parts would both build it): "
+                    f"run --head-only, then the parts")
+    if args.merge:
+        from tinyllm.prompt.grid import merge_parts
+
+        merged = merge_parts(OUT)
+        print(f"{OUT.name}: {merged[0]} rows from {merged[1]} part files" if merged else
+              f"{OUT.name}: no part files to merge")
+        args.summary_only = True
     if not args.summary_only:
         report = build_head()
         print(json.dumps({k: report[k] for k in ("cloze", "unigram", "seconds", "train_rows", "heldout_rows")}, indent=1))
@@ -290,11 +316,17 @@ def main(argv=None):
                   f"acc {r['accuracy']:.3f} ({r['seconds']:.1f} s, {r['peak_mb']:.0f} MB, {time.time() - t0:.0f} s)",
                   flush=True)
 
-        for methods, ks in PARTS:
-            if args.methods and not set(methods) & set(args.methods):
+        from tinyllm.prompt.grid import part_path
+
+        for i, (methods, ks) in enumerate(PARTS):
+            if args.methods and not set(methods) & set(args.methods) or args.parts is not None and i not in args.parts:
                 continue
             run_grid("mr2", MODEL_NAME, [m for m in methods if not args.methods or m in args.methods], ks,
-                     seeds=SEEDS, out=OUT, model=model, tokenizer=tok, progress=progress)
+                     seeds=SEEDS, out=OUT if args.parts is None else part_path(OUT, i), model=model,
+                     tokenizer=tok, progress=progress)
+        print(f"grid done in {time.time() - t0:.0f} s", flush=True)
+        if args.parts is not None:
+            return                                  # the summary is written by --merge
     rows = [r for r in load_rows(OUT) if r["model"] == MODEL_NAME] if OUT.exists() else []
     report = json.loads((head_folder() / "mlm_head.json").read_text())
     if rows:

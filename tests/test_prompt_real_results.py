@@ -48,3 +48,46 @@ def test_committed_grid_summary_matches_its_rows(monkeypatch):
                       "mask": {"accuracy": 0, "nll": 0}}, "unigram": HEAD["unigram"], "heldout_rows": 0,
             "n_heldout_texts": 0, "train_rows": 0, "seconds": {}}
     assert PRR.summary(doc["rows"], head)["best"] == doc["summary"]["best"]
+
+
+def test_merge_parts_joins_part_files_and_keeps_the_summary(tmp_path):
+    """A grid run as parts (one process per core) is joined into one file: no row lost or doubled,
+    the summary written next to the rows kept, the part files gone."""
+    from tinyllm.prompt.grid import load_rows, merge_parts, part_path, save_rows
+
+    out = tmp_path / "g.json"
+    save_rows([row("zero-shot", 0, 13, 0.6)], out)
+    doc = json.loads(out.read_text())
+    doc["summary"] = {"pet_lr_choice": {"best": 3e-05}}
+    out.write_text(json.dumps(doc))
+    save_rows([row("pet", 16, s, 0.7) for s in (13, 21)], part_path(out, 2))
+    save_rows([row("head-lr", 16, 13, 0.8), row("zero-shot", 0, 13, 0.1)], part_path(out, 0))
+    assert part_path(out, 2).name == "g.part2.json"
+    assert merge_parts(out) == (4, 2)
+    rows = load_rows(out)
+    assert sorted((r["method"], r["seed"]) for r in rows) == [("head-lr", 13), ("pet", 13), ("pet", 21),
+                                                             ("zero-shot", 13)]
+    assert [r["accuracy"] for r in rows if r["method"] == "zero-shot"] == [0.6]    # the file's row wins
+    assert json.loads(out.read_text())["summary"] == {"pet_lr_choice": {"best": 3e-05}}
+    assert not list(tmp_path.glob("g.part*")) and merge_parts(out) is None
+
+
+def test_merge_parts_refuses_rows_of_other_weights(tmp_path):
+    from tinyllm.prompt.grid import merge_parts, part_path, save_rows
+
+    out = tmp_path / "g.json"
+    save_rows([row("pet", 16, 13, 0.7)], part_path(out, 0))
+    save_rows([dict(row("pet", 16, 21, 0.7), weights="y")], part_path(out, 1))
+    with pytest.raises(ValueError, match="other weights"):
+        merge_parts(out)
+    assert part_path(out, 0).exists() and not out.exists()                         # nothing lost
+
+
+def test_parts_need_the_head_and_valid_indices(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(PRR, "head_folder", lambda: tmp_path / "none")
+    with pytest.raises(SystemExit):
+        PRR.main(["--parts", "7"])
+    assert "not in 0..3" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        PRR.main(["--parts", "2"])
+    assert "--head-only" in capsys.readouterr().err

@@ -168,6 +168,50 @@ def load_rows(path):
     return rows
 
 
+def part_path(out, i):
+    """Where part ``i`` of the grid ``out`` is written when a grid runs as parts: NAME.partI.json."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}.part{i}{out.suffix}")
+
+
+def merge_parts(out):
+    """Join the part files of the grid ``out`` (``part_path``) into ``out`` and delete them.
+
+    A grid too slow for one core runs as parts, one process per core (``run_grid(..., out=part_path(out, i))``
+    for different method groups); this joins them. Rows already in ``out`` are kept, a part's row
+    with the same (method, K, seed, template) is not added twice, and every other top-level key of
+    ``out`` (a summary written next to the rows) is kept. Parts computed with other weights than
+    ``out``'s rows are refused, as run_grid refuses them. Returns (number of rows, number of parts)."""
+    out = Path(out)
+    parts = sorted(out.parent.glob(f"{out.stem}.part*{out.suffix}"))
+    if not parts:
+        return None
+    extra = {}
+    rows = []
+    if out.exists():
+        rows = load_rows(out)
+        extra = {k: v for k, v in json.loads(out.read_text()).items() if k not in ("machine", "rows")}
+    keys = {_key(r) for r in rows}
+    weights = {r.get("weights") for r in rows} - {None}
+    for part in parts:
+        new = [r for r in load_rows(part) if _key(r) not in keys]
+        got = {r.get("weights") for r in new} - {None}
+        if weights and got - weights:
+            raise ValueError(f"{part}: rows computed with other weights ({sorted(got - weights)}) than the "
+                             f"rows before it ({sorted(weights)}); nothing merged")
+        weights |= got
+        rows += new
+        keys |= {_key(r) for r in new}
+    save_rows(rows, out)
+    if extra:
+        doc = json.loads(out.read_text())
+        doc.update(extra)
+        out.write_text(json.dumps(doc, indent=1) + "\n")
+    for part in parts:
+        part.unlink()
+    return len(rows), len(parts)
+
+
 def summarise(rows, key="accuracy"):
     """{(method, K): aggregate} over seeds (zero-shot: over templates), mean ± std with ddof = 1."""
     from tinyllm.prompt.metrics import aggregate
