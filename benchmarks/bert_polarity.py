@@ -104,20 +104,22 @@ def run(lr, seed, max_steps, tok):
             "max_steps": max_steps, "probe_curve": curve, "seconds": round(time.time() - t0, 1)}
 
 
-def zoo_recipe_run(overrides, threads=None):
+def zoo_recipe_run(overrides, threads=None, save=None):
     """Train the tinyworld-bert-256 recipe with `overrides` (KEY=VALUE strings) as tinyllm.zoo.build
     does (with ``threads`` BLAS/OpenMP threads instead of the build's, when given: a quicker
-    exploration, not the same bits), printing the step, the loss and the probe every 250 steps."""
+    exploration, not the same bits), printing the step, the loss and the probe every 250 steps.
+    ``save``: a folder to keep the trained model in (a zoo model folder: weights, tokenizer, recipe)."""
     import dataclasses
     import tempfile
 
     from threadpoolctl import threadpool_limits
 
     import tinyllm
+    import tinyllm.kernels  # noqa: F401  (the OpenMP kernels are loaded, so the limit reaches them: as zoo.build)
     from tinyllm import runtime
     from tinyllm.data import tinyworld_world as tw
     from tinyllm.train.pretrain import pretrain
-    from tinyllm.zoo import BUILD_THREADS, RECIPES
+    from tinyllm.zoo import RECIPES, build_threads
 
     base = RECIPES["tinyworld-bert-256"]
     fields = {}
@@ -144,8 +146,8 @@ def zoo_recipe_run(overrides, threads=None):
             print(trainer.step, round(trainer.last_loss, 3), "probe", round(acc, 3), round(time.time() - t0), flush=True)
 
     runtime.keep_freed_memory()
-    with tempfile.TemporaryDirectory() as out, threadpool_limits(threads or BUILD_THREADS):
-        pretrain(recipe, out, force=True, progress=False, callbacks=[watch])
+    with tempfile.TemporaryDirectory() as tmp, threadpool_limits(threads or build_threads("tinyworld-bert-256")):
+        pretrain(recipe, save or tmp, force=True, progress=False, callbacks=[watch])
 
 
 def read_log(path):
@@ -157,7 +159,9 @@ def read_log(path):
     fields = dict(re.findall(r"(\w+)=([^,()]+)", first))
     curve = [[int(a), float(b), float(c)] for a, b, _, c, _ in (ln.split() for ln in lines if " probe " in ln)]
     learned = [step for step, _, acc in curve if acc >= 0.9]
-    return {"log": str(path), "lr": float(fields["lr"]), "min_lr": float(fields["min_lr"]), "steps": int(fields["steps"]),
+    threads = re.search(r"_(\d+)threads?\.log$", str(path))                # the file name says it
+    return {"log": str(path), "threads": int(threads.group(1)) if threads else None,
+            "lr": float(fields["lr"]), "min_lr": float(fields["min_lr"]), "steps": int(fields["steps"]),
             "mask_prob": float(fields["mask_prob"]), "single_batch_size": int(fields["single_batch_size"]),
             "learned_at_step": learned[0] if learned else None, "best_probe": max(acc for *_, acc in curve),
             "final_probe": curve[-1][2], "curve_step_loss_probe": curve}
@@ -169,6 +173,7 @@ def main():
                     help="train the tinyworld-bert-256 recipe with these fields changed, printing the probe")
     ap.add_argument("--threads", type=int, help="--zoo-recipe with this many threads instead of the zoo "
                     "build's (side-by-side exploration; the bits differ from a build's)")
+    ap.add_argument("--save", help="--zoo-recipe: keep the trained model in this folder")
     ap.add_argument("--logs", nargs="+", help="read printed --zoo-recipe runs into --out's zoo_recipe_runs")
     ap.add_argument("--lrs", type=float, nargs="+", default=[5e-4, 1e-3, 2e-3])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -178,7 +183,7 @@ def main():
     if args.zoo_recipe:
         if args.threads is not None and args.threads < 1:
             raise SystemExit(f"--threads must be >= 1, got {args.threads}")
-        return zoo_recipe_run(args.zoo_recipe, args.threads)
+        return zoo_recipe_run(args.zoo_recipe, args.threads, args.save)
     if args.logs:
         if not os.path.exists(args.out):
             raise SystemExit(f"--logs adds to {args.out}, which does not exist: run the sweep first (without --logs)")

@@ -19,7 +19,9 @@ On two cores, the grid runs as two processes after the head is built (about half
    MiniLM's word embeddings, an output bias) trains on them. Its cloze accuracy is measured on mr2's
    validation sentences (never the test split) against the most-frequent-token baseline. MiniLM + head
    are saved as a BERT folder in $TINYLLM_HOME/minilm-mlm (not committed: 90 MB), which
-   ``tinyllm prompt --task mr2 --model FOLDER --method pet`` and ``zoo.load_folder`` read.
+   ``tinyllm prompt --task mr2 --model FOLDER --method pet`` and ``zoo.load_folder`` read. The head
+   alone (0.7 MB) and its report are committed in results/grid/minilm-mlm-head/: later runs attach it
+   to the fetched MiniLM instead of training (the same fingerprint anywhere); ``--retrain-head`` trains.
 2. The grid (``tinyllm.prompt.grid.run_grid``, one BLAS thread): ``METHODS`` x K x ``SEEDS`` on mr2,
    scored on the first 500 test sentences, rows with the weights fingerprint.
 3. The summary written into the JSON (``"summary"``): the head's cloze report, the majority
@@ -37,6 +39,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "results" / "grid" / "mr2__minilm-mlm.json"
 MODEL_NAME = "minilm-mlm"
+SHIPPED_HEAD = REPO / "results" / "grid" / "minilm-mlm-head"   # head.safetensors + mlm_head.json, committed
 SEEDS = (13, 21, 42)
 # (methods, K values): zero-shot methods run at K = 0 once per template / label description
 PARTS = [
@@ -68,22 +71,39 @@ def shakespeare_lines(n, seed=0):
     return [lines[i] for i in sorted(pick)]
 
 
-def build_head(progress=True):
-    """The MiniLM + MLM head folder, built once; returns its report (mlm_head.json)."""
+def build_head(progress=True, retrain=False):
+    """The MiniLM + MLM head folder, built once; returns its report (mlm_head.json).
+
+    The head this repository's rows were computed with is committed (``SHIPPED_HEAD``: the head's
+    parameters alone, 0.7 MB, and its report): the folder is MiniLM (fetched) plus that head, so it
+    has the committed rows' weights fingerprint on every machine and no training runs. ``retrain``
+    trains the head here instead (float32 sums round differently on another CPU: another head) and
+    ships it in place of the committed one."""
     from tinyllm.data.fetch import minilm_folder
     from tinyllm.prompt import mlm_head, tasks
 
     folder = head_folder()
-    if (folder / "mlm_head.json").exists() and (folder / "model.safetensors").exists():
+    if not retrain and (folder / "mlm_head.json").exists() and (folder / "model.safetensors").exists():
+        return json.loads((folder / "mlm_head.json").read_text())
+    if not retrain and (SHIPPED_HEAD / "head.safetensors").exists():
+        mlm_head.folder_from_head(minilm_folder(), SHIPPED_HEAD / "head.safetensors", folder)
+        (folder / "mlm_head.json").write_text((SHIPPED_HEAD / "mlm_head.json").read_text())
         return json.loads((folder / "mlm_head.json").read_text())
     train = tasks.load("mr2", "train").texts + shakespeare_lines(N_SHAKESPEARE)
     heldout = tasks.load("mr2", "validation").texts
     t0 = time.time()
+    states = folder.parent / "minilm-mlm-states.npz"      # MiniLM's states, computed on this machine once
     report = mlm_head.build_folder(minilm_folder(), folder, train, heldout, seed=0, n_masks=1, epochs=3,
-                                   states_cache=folder.parent / "minilm-mlm-states.npz",
+                                   states_cache=states,
                                    progress=(lambda s, l: print(f"head step {s}: loss {l:.3f} "
                                                                 f"({time.time() - t0:.0f} s)", flush=True))
                                    if progress else None)
+    from tinyllm.models import BERT
+
+    SHIPPED_HEAD.mkdir(parents=True, exist_ok=True)
+    mlm_head.save_head(BERT.from_pretrained(folder).params, SHIPPED_HEAD / "head.safetensors")
+    report = dict(report, encoder="all-MiniLM-L6-v2 (tinyllm fetch minilm)")
+    (SHIPPED_HEAD / "mlm_head.json").write_text(json.dumps(report, indent=1) + "\n")
     return report
 
 
@@ -244,6 +264,9 @@ def main(argv=None):
     sys.path.insert(0, str(REPO))
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--head-only", action="store_true")
+    p.add_argument("--retrain-head", action="store_true",
+                   help="train the MLM head here instead of attaching the committed one (then the committed "
+                        "rows' fingerprint no longer matches: rerun the whole grid into a new file)")
     p.add_argument("--summary-only", action="store_true")
     p.add_argument("--methods", nargs="*", help="run only these methods of PARTS")
     p.add_argument("--parts", nargs="+", type=int, metavar="I",
@@ -282,7 +305,7 @@ def main(argv=None):
               f"{OUT.name}: no part files to merge")
         args.summary_only = True
     if not args.summary_only:
-        report = build_head()
+        report = build_head(retrain=args.retrain_head)
         print(json.dumps({k: report[k] for k in ("cloze", "unigram", "seconds", "train_rows", "heldout_rows")}, indent=1))
     if args.head_only:
         return

@@ -55,6 +55,7 @@ def main(argv=None):
             "weights": weights_fingerprint(model),
             "trained_on": f"{cpu_description()}, {platform.machine()}",
             "vectors": cpu_vectors(),
+            "build_threads": zoo.build_threads(name),
             "shipped_at_commit": commit or "unknown",
             "files": files,
         }

@@ -129,3 +129,29 @@ def test_build_folder_gives_a_bert_that_loads_and_prompts(tmp_path):
     again = MH.build_folder(tmp_path / "enc", tmp_path / "out2", texts[:50], texts[50:], epochs=2, batch_size=32,
                             states_cache=tmp_path / "states.npz")
     assert again["states_from_cache"] and again["cloze"] == report["cloze"]
+    # only the head saved, the folder rebuilt from it and the encoder: the same model, no training
+    MH.save_head(model.params, tmp_path / "head.safetensors")
+    rebuilt = MH.folder_from_head(tmp_path / "enc", tmp_path / "head.safetensors", tmp_path / "out3")
+    model3, _ = zoo.load_folder(tmp_path / "out3")
+    for m in (rebuilt, model3):
+        assert sorted(m.params) == sorted(model.params)
+        for k in model.params:
+            np.testing.assert_array_equal(m.params[k], model.params[k])
+
+
+def test_saved_head_bad_files_are_clear_errors(tmp_path):
+    from tinyllm.models.safetensors_io import save_file
+
+    head = MH.init_head(4, 10)
+    with pytest.raises(ValueError, match="missing parameters"):
+        MH.save_head({k: v for k, v in head.items() if k != "mlm.out_bias"}, tmp_path / "h.safetensors")
+    save_file({"mlm.dense.W": head["mlm.dense.W"]}, tmp_path / "partial.safetensors")
+    with pytest.raises(ValueError, match="exactly the head's parameters"):
+        MH.load_head(tmp_path / "partial.safetensors")
+    (tmp_path / "junk.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}")
+    with pytest.raises(ValueError):
+        MH.load_head(tmp_path / "junk.safetensors")
+    MH.save_head(MH.init_head(3, 10), tmp_path / "small.safetensors")        # d_model 3, not the encoder's 4
+    with pytest.raises(ValueError, match="expected shape"):
+        MH.attach(BERT(BERTConfig(vocab_size=10, n_layer=1, n_head=1, d_model=4, max_len=8, d_ff=8), seed=0,
+                       mlm_head=False), MH.load_head(tmp_path / "small.safetensors"))

@@ -84,6 +84,15 @@ def test_a_build_is_the_same_bits_whatever_the_callers_thread_count(tmp_path, mo
     assert norms[0] == norms[1]
 
 
+def test_build_threads_are_fixed_per_model():
+    """Every zoo model has one build thread count; the per-model exceptions name real models."""
+    assert set(zoo.RECIPE_THREADS) <= set(zoo.RECIPES)
+    assert all(isinstance(n, int) and n >= 1 for n in zoo.RECIPE_THREADS.values())
+    assert zoo.build_threads("tinyworld-gpt") == zoo.BUILD_THREADS
+    for name, n in zoo.RECIPE_THREADS.items():
+        assert zoo.build_threads(name) == n
+
+
 # ------------------------------------------------------------------ the shipped weights
 
 def test_every_zoo_model_ships_its_weights_and_results_were_computed_on_them():
