@@ -5,7 +5,7 @@ was A2.`` with A1 and A2 drawn from the same list of 60 positive or 60 negative 
 that knows this puts more probability on the positive list than on the negative one at
 ``the price was [MASK]`` after a positive A1 (and the reverse). The GPT zoo model does (96.9 % of
 these probes); the shipped BERT of the first recipe did not (50 %, chance), which left every
-BERT prompt method of the §5 grid at chance on ``tw-sentiment``.
+BERT prompt method of the §5 grid at chance on ``tw-sentiment``. The BERT shipped now does (99 %).
 
 This script trains tinyllm's BERT (masked LM, E3.7 with S10's 80/10/10 corruption) on nothing but
 such two-adjective sentences, at several learning rates and seeds, and records the first step at
@@ -22,8 +22,14 @@ corpus, packed, 40 % masking) with those fields changed, the way ``tinyllm.zoo.b
 threads), and prints the same probe on a longer review (``review: I ate pasta at a cafe in
 Glenhollow on Monday. the service was A1 and the price was [MASK].``, 120 probes, every 250 steps);
 ``--logs`` reads such printed runs into the JSON's ``zoo_recipe_runs``. The logs committed in
-``benchmarks/bert_polarity_logs/`` are those runs (the two 5,000-step ones ran side by side with one
-thread each).
+``benchmarks/bert_polarity_logs/`` are those runs (the thread count is in each file name; runs with
+one thread ran two side by side). What they found: the first recipe (lr 2e-3 decaying over 5,000
+steps) and every decaying variant stayed at chance; a constant 5e-4 with 40 % masking stays at chance
+for 22,000 steps, then flips (99 % at 28,000), while the same with 15 % masking was still at chance
+at 20,000. That 28,000-step run, saved with ``--save``, is the shipped ``tinyworld-bert-256`` (its
+recipe in tinyllm.zoo.RECIPES, built with one thread):
+
+    python benchmarks/bert_polarity.py --threads 1 --save DIR --zoo-recipe lr=5e-4 min_lr=5e-4 steps=28000
 
 Everything else is fixed: 2 layers, 4 heads, d_model 128, AdamW (betas 0.9/0.95, weight decay 0.1),
 clipping at 1.0, 50 warm-up steps then a constant learning rate (a decaying one would slow the

@@ -9,8 +9,8 @@
 On two cores, the grid runs as two processes after the head is built (about half the wall time):
 
     python scripts/prompt_real_results.py --head-only
-    python scripts/prompt_real_results.py --parts 2 &           # PET: the longest part
-    python scripts/prompt_real_results.py --parts 0 1 3; wait   # zero-shot, head-lr, AutoPrompt
+    python scripts/prompt_real_results.py --parts 4 &           # full fine-tuning: the longest part
+    python scripts/prompt_real_results.py --choose-pet && python scripts/prompt_real_results.py --parts 0 1 2 3; wait
     python scripts/prompt_real_results.py --merge               # joins the part files, writes the summary
 
 1. The head (``tinyllm.prompt.mlm_head.build_folder``): MiniLM frozen; S10 masking of mr2's training
@@ -47,6 +47,7 @@ PARTS = [
     (["head-lr"], [16, 256]),
     (["pet"], [16, 256]),
     (["autoprompt"], [16, 256]),
+    (["finetune"], [16, 256]),        # full fine-tuning of MiniLM: HYPERPARAMETERS' 300 steps at 3e-5, not re-chosen
 ]
 N_SHAKESPEARE = 4000
 # LM-BFF (Gao, Fisch & Chen 2021, Table 3), MR with RoBERTa-large, K = 16 per class, accuracy in %
