@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "results" / "grid" / "mr2__minilm-mlm.json"
 MODEL_NAME = "minilm-mlm"
 SHIPPED_HEAD = REPO / "results" / "grid" / "minilm-mlm-head"   # head.safetensors + mlm_head.json, committed
-SEEDS = (13, 21, 42)
+SEEDS = (13, 21, 42, 87, 100)          # the five seeds of the TinyWorld grids
 # (methods, K values): zero-shot methods run at K = 0 once per template / label description
 PARTS = [
     (["zero-shot", "zero-shot-cal", "zero-shot-sim"], [0]),
@@ -345,6 +345,10 @@ def main(argv=None):
         for i, (methods, ks) in enumerate(PARTS):
             if args.methods and not set(methods) & set(args.methods) or args.parts is not None and i not in args.parts:
                 continue
+            if args.parts is not None and OUT.exists() and not part_path(OUT, i).exists():
+                from tinyllm.prompt.grid import save_rows       # the grid's rows of this part: run_grid skips them
+
+                save_rows([r for r in load_rows(OUT) if r["method"] in methods], part_path(OUT, i))
             run_grid("mr2", MODEL_NAME, [m for m in methods if not args.methods or m in args.methods], ks,
                      seeds=SEEDS, out=OUT if args.parts is None else part_path(OUT, i), model=model,
                      tokenizer=tok, progress=progress)

@@ -167,7 +167,7 @@ for r in polarity["zoo_recipe_runs"]:
 # `scripts/prompt_real_results.py`). Its cloze accuracy is low (8.9 % at [MASK] against 6.0 % for
 # the most frequent token), so the cloze zero-shot answers one class, and PET only ties a logistic
 # head on MiniLM's sentence embeddings (`head-lr`), the best method at K = 16; at K = 256 full
-# fine-tuning of MiniLM is best (76.7 %). The best zero-shot is `zero-shot-sim`, similarity to label
+# fine-tuning of MiniLM is best (76.6 %). The best zero-shot is `zero-shot-sim`, similarity to label
 # descriptions. The same lesson as the first TinyWorld BERT's: a pattern helps only when the model
 # already knows the answer in cloze form.
 
