@@ -70,6 +70,13 @@ def probe_inputs(tok, n=100, prefix=""):
     return np.array(rows)                                                  # (n, T)
 
 
+def adjective_ids(tok):
+    """Token ids of TinyWorld's 60 positive and 60 negative adjectives (one token each)."""
+    from tinyllm.data import tinyworld_world as tw
+
+    return [tok.encode(w)[0] for w in tw.POSITIVE], [tok.encode(w)[0] for w in tw.NEGATIVE]
+
+
 def polarity_accuracy(model, X, pos_ids, neg_ids):
     """Share of probes whose [MASK] puts more mass on the adjectives of A1's polarity."""
     logits = model.forward(X)[:, -3]                                       # (n, V) at [MASK]
@@ -79,7 +86,6 @@ def polarity_accuracy(model, X, pos_ids, neg_ids):
 
 
 def run(lr, seed, max_steps, tok):
-    from tinyllm.data import tinyworld_world as tw
     from tinyllm.models import BERT
     from tinyllm.models.bert import BERTConfig
     from tinyllm.train.batches import MaskedLMBatches
@@ -90,8 +96,7 @@ def run(lr, seed, max_steps, tok):
                  seed=seed)
     data = MaskedLMBatches(docs, 32, tok, 64, mask_prob=0.15, seed=seed)
     X = probe_inputs(tok)
-    pos_ids = [tok.encode(w)[0] for w in tw.POSITIVE]
-    neg_ids = [tok.encode(w)[0] for w in tw.NEGATIVE]
+    pos_ids, neg_ids = adjective_ids(tok)
     curve = []
 
     def watch(trainer):
@@ -123,7 +128,6 @@ def zoo_recipe_run(overrides, threads=None, save=None):
     import tinyllm
     import tinyllm.kernels  # noqa: F401  (the OpenMP kernels are loaded, so the limit reaches them: as zoo.build)
     from tinyllm import runtime
-    from tinyllm.data import tinyworld_world as tw
     from tinyllm.train.pretrain import pretrain
     from tinyllm.zoo import RECIPES, build_threads
 
@@ -141,8 +145,7 @@ def zoo_recipe_run(overrides, threads=None, save=None):
     recipe = dataclasses.replace(base, **fields)
     print(recipe, flush=True)
     _, tok = tinyllm.pretrained("tinyworld-bert-256", progress=False)
-    pos_ids = [tok.encode(w)[0] for w in tw.POSITIVE]
-    neg_ids = [tok.encode(w)[0] for w in tw.NEGATIVE]
+    pos_ids, neg_ids = adjective_ids(tok)
     X = probe_inputs(tok, 120, prefix="review: I ate pasta at a cafe in Glenhollow on Monday. ")   # (120, T)
     t0 = time.time()
 

@@ -88,7 +88,10 @@ def main(argv=None):
         from tinyllm.prompt.grid import merge_parts
 
         for name in args.only or GRIDS:
-            merged = merge_parts(grid_path(name))
+            try:
+                merged = merge_parts(grid_path(name))
+            except ValueError as e:                   # a part that is not a grid file, or of other weights
+                p.error(f"--merge: {e}")
             if merged:
                 print(f"{name}: {merged[0]} rows from {merged[1]} part files")
     elif not args.readme_only:

@@ -301,7 +301,10 @@ def main(argv=None):
     if args.merge:
         from tinyllm.prompt.grid import merge_parts
 
-        merged = merge_parts(OUT)
+        try:
+            merged = merge_parts(OUT)
+        except ValueError as e:                       # a part that is not a grid file, or of other weights
+            p.error(f"--merge: {e}")
         print(f"{OUT.name}: {merged[0]} rows from {merged[1]} part files" if merged else
               f"{OUT.name}: no part files to merge")
         args.summary_only = True
@@ -310,7 +313,7 @@ def main(argv=None):
         print(json.dumps({k: report[k] for k in ("cloze", "unigram", "seconds", "train_rows", "heldout_rows")}, indent=1))
     if args.head_only:
         return
-    from tinyllm.prompt.grid import load_model, load_rows, run_grid
+    from tinyllm.prompt.grid import load_model, load_rows, part_path, run_grid, save_rows
 
     model, tok = load_model(str(head_folder()))
     steps = measure_steps(model, tok) if args.measure_steps else None
@@ -340,15 +343,12 @@ def main(argv=None):
                   f"acc {r['accuracy']:.3f} ({r['seconds']:.1f} s, {r['peak_mb']:.0f} MB, {time.time() - t0:.0f} s)",
                   flush=True)
 
-        from tinyllm.prompt.grid import part_path
-
         for i, (methods, ks) in enumerate(PARTS):
             if args.methods and not set(methods) & set(args.methods) or args.parts is not None and i not in args.parts:
                 continue
             if args.parts is not None and OUT.exists() and not part_path(OUT, i).exists():
-                from tinyllm.prompt.grid import save_rows       # the grid's rows of this part: run_grid skips them
-
-                save_rows([r for r in load_rows(OUT) if r["method"] in methods], part_path(OUT, i))
+                save_rows(                                      # the grid's rows of this part: run_grid skips them
+                    [r for r in load_rows(OUT) if r["method"] in methods], part_path(OUT, i))
             run_grid("mr2", MODEL_NAME, [m for m in methods if not args.methods or m in args.methods], ks,
                      seeds=SEEDS, out=OUT if args.parts is None else part_path(OUT, i), model=model,
                      tokenizer=tok, progress=progress)

@@ -141,15 +141,16 @@ def _key(row):
     return row["method"], row["k"], row["seed"], row.get("template_index", 0)
 
 
-def save_rows(rows, path):
-    """Write {"machine": ..., "rows": rows} to `path` atomically (a temporary file, then a rename)."""
+def save_rows(rows, path, extra=None):
+    """Write {"machine": ..., "rows": rows} (plus the keys of ``extra``, e.g. a summary) to `path`
+    atomically (a temporary file, then a rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     from tinyllm.runtime import cpu_vectors
 
     doc = {"machine": {"python": platform.python_version(), "numpy": np.__version__, "cpus": os.cpu_count(),
                        "vectors": cpu_vectors()},
-           "rows": rows}
+           "rows": rows, **(extra or {})}
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     tmp.write_text(json.dumps(doc, indent=1) + "\n")
     os.replace(tmp, path)
@@ -202,11 +203,7 @@ def merge_parts(out):
         weights |= got
         rows += new
         keys |= {_key(r) for r in new}
-    save_rows(rows, out)
-    if extra:
-        doc = json.loads(out.read_text())
-        doc.update(extra)
-        out.write_text(json.dumps(doc, indent=1) + "\n")
+    save_rows(rows, out, extra)
     for part in parts:
         part.unlink()
     return len(rows), len(parts)
