@@ -1,10 +1,12 @@
-"""The §5 experiment on real data: mr2 (real movie-review sentences) with the real MiniLM-L6 encoder
-(all-MiniLM-L6-v2) and an MLM head trained for it; writes results/grid/mr2__minilm-mlm.json.
+"""The §5 experiment on real data: mr2 and mr3 (real movie-review sentences, two or three classes)
+with the real MiniLM-L6 encoder (all-MiniLM-L6-v2) and an MLM head trained for it; writes
+results/grid/TASK__minilm-mlm.json (``--task``, default mr2).
 
     python scripts/prompt_real_results.py                 # build the head once (cached), run the grid (resumable)
     python scripts/prompt_real_results.py --head-only     # only build the MLM head folder and print its report
     python scripts/prompt_real_results.py --summary-only  # the comparison block from the committed rows
-    python scripts/prompt_real_results.py --readme        # the README's mr2 block from the committed JSON
+    python scripts/prompt_real_results.py --readme        # the README's block from the committed JSON
+    python scripts/prompt_real_results.py --task mr3 ...  # every command above, on mr3
 
 On two cores, the grid runs as two processes after the head is built (about half the wall time):
 
@@ -22,11 +24,14 @@ On two cores, the grid runs as two processes after the head is built (about half
    ``tinyllm prompt --task mr2 --model FOLDER --method pet`` and ``zoo.load_folder`` read. The head
    alone (0.7 MB) and its report are committed in results/grid/minilm-mlm-head/: later runs attach it
    to the fetched MiniLM instead of training (the same fingerprint anywhere); ``--retrain-head`` trains.
-2. The grid (``tinyllm.prompt.grid.run_grid``, one BLAS thread): ``METHODS`` x K x ``SEEDS`` on mr2,
-   scored on the first 500 test sentences, rows with the weights fingerprint.
+2. The grid (``tinyllm.prompt.grid.run_grid``, one BLAS thread): ``PARTS``' methods x K x ``SEEDS``
+   on the task, scored on the first 500 test sentences, rows with the weights fingerprint. mr3 uses
+   the same head (trained on mr2's training sentences without labels: mr3's, but for the sentences
+   scored exactly 0) and mr2's hyper-parameters, PET's rate included (not re-chosen for mr3).
 3. The summary written into the JSON (``"summary"``): the head's cloze report, the majority
-   baseline, the best method at K = 16 and K = 256 (mean ± std over seeds) and LM-BFF's figures on
-   the same sentences with RoBERTa-large (Gao et al. 2021, Table 3, "MR"), all computed from the rows.
+   baseline, the best method at K = 16 and K = 256 (mean ± std over seeds) and, for mr2, LM-BFF's
+   figures on the same sentences with RoBERTa-large (Gao et al. 2021, Table 3, "MR"; LM-BFF has no
+   three-class MR), all computed from the rows.
 """
 
 import argparse
@@ -37,7 +42,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-OUT = REPO / "results" / "grid" / "mr2__minilm-mlm.json"
+TASKS = ("mr2", "mr3")
 MODEL_NAME = "minilm-mlm"
 SHIPPED_HEAD = REPO / "results" / "grid" / "minilm-mlm-head"   # head.safetensors + mlm_head.json, committed
 SEEDS = (13, 21, 42, 87, 100)          # the five seeds of the TinyWorld grids
@@ -48,11 +53,22 @@ PARTS = [
     (["pet"], [16, 256]),
     (["autoprompt"], [16, 256]),
     (["finetune"], [16, 256]),        # full fine-tuning of MiniLM: HYPERPARAMETERS' 300 steps at 3e-5, not re-chosen
+    (["soft-head"], [16, 256]),       # soft prompt + head (MiniLM frozen): HYPERPARAMETERS' setting, rate chosen on mr2
 ]
 N_SHAKESPEARE = 4000
 # LM-BFF (Gao, Fisch & Chen 2021, Table 3), MR with RoBERTa-large, K = 16 per class, accuracy in %
 LM_BFF = {"zero-shot (prompt, no training)": 80.8, "fine-tuning (K=16)": 76.9,
           "prompt-based fine-tuning (K=16, manual prompt)": 87.0}
+
+
+def out_path(task):
+    """The grid file of ``task``: results/grid/TASK__minilm-mlm.json."""
+    if task not in TASKS:
+        raise ValueError(f"task: expected one of {TASKS}, got {task!r}")
+    return REPO / "results" / "grid" / f"{task}__{MODEL_NAME}.json"
+
+
+OUT = out_path("mr2")
 
 
 def head_folder():
@@ -108,13 +124,13 @@ def build_head(progress=True, retrain=False):
     return report
 
 
-def majority_baseline(n_test):
+def majority_baseline(n_test, task="mr2"):
     """Accuracy of always answering the most frequent class of the scored test examples."""
     import numpy as np
 
     from tinyllm.prompt import tasks
 
-    labels = tasks.load("mr2", "test", n_test).labels
+    labels = tasks.load(task, "test", n_test).labels
     return float(np.bincount(labels).max() / len(labels))
 
 
@@ -152,10 +168,11 @@ def measure_steps(model, tok, n=2):
 
 
 PET_LRS = (1e-5, 3e-5, 1e-4)          # candidates for MiniLM's PET learning rate (METHODS' 1e-3 destroys it)
+SOFT_HEAD_LRS = (3e-4, 1e-3, 3e-3, 1e-2)   # candidates for soft prompt + head's rate (prompt and head together)
 
 
-def choose_pet_lr(model, tok):
-    """PET's learning rate for MiniLM, chosen the true few-shot way (Perez et al. 2021) like
+def choose_lr(model, tok, task="mr2", method="pet", candidates=PET_LRS):
+    """A learning rate for MiniLM, chosen the true few-shot way (Perez et al. 2021) like
     benchmarks/choose_prompt_hp.py: K = 16, seed 13, each rate trained on the 16 examples per class and
     scored on 16 more per class from the train split (tasks.dev_set), never on test or validation.
     Returns {"candidates": {lr: dev accuracy}, "best": lr, ...}."""
@@ -164,14 +181,19 @@ def choose_pet_lr(model, tok):
     from tinyllm.prompt import methods as M
 
     scores = {}
-    for lr in PET_LRS:
+    for lr in candidates:
         with threadpool_limits(limits=1):
-            row = M.run("pet", "mr2", model, tok, 16, 13, split="dev", model_name=MODEL_NAME, lr=lr)
+            row = M.run(method, task, model, tok, 16, 13, split="dev", model_name=MODEL_NAME, lr=lr)
         scores[str(lr)] = row["accuracy"]
-        print(f"PET lr {lr}: dev accuracy {row['accuracy']:.3f} ({row['seconds']:.0f} s)", flush=True)
-    best_lr = max(PET_LRS, key=lambda lr: scores[str(lr)])          # ties: the smallest rate (listed first)
-    return {"how": "K=16, seed 13, 16 more examples per class of the train split (tasks.dev_set); "
-                   "other settings as methods.MODEL_HYPERPARAMETERS", "candidates": scores, "best": best_lr}
+        print(f"{method} lr {lr}: dev accuracy {row['accuracy']:.3f} ({row['seconds']:.0f} s)", flush=True)
+    best_lr = max(candidates, key=lambda lr: scores[str(lr)])          # ties: the smallest rate (listed first)
+    return {"how": f"{task}, K=16, seed 13, 16 more examples per class of the train split (tasks.dev_set); "
+                   "other settings as methods.hyperparameters", "candidates": scores, "best": best_lr}
+
+
+def choose_pet_lr(model, tok, task="mr2"):
+    """PET's learning rate for MiniLM (``choose_lr`` among PET_LRS)."""
+    return choose_lr(model, tok, task, "pet", PET_LRS)
 
 
 def best(rows, k):
@@ -191,10 +213,11 @@ def summary(rows, head_report, steps=None):
 
     from tinyllm.prompt import report
 
-    n_test = rows[0]["n_test"]
-    majority = round(100 * majority_baseline(n_test), 1)
-    out = {"task": "mr2", "model": MODEL_NAME, "n_test": n_test, "majority_baseline": majority,
-           "lm_bff_roberta_large": LM_BFF,
+    n_test, task = rows[0]["n_test"], rows[0]["task"]
+    majority = round(100 * majority_baseline(n_test, task), 1)
+    lm_bff = task == "mr2"                        # LM-BFF's MR is the two-class task
+    out = {"task": task, "model": MODEL_NAME, "n_test": n_test, "majority_baseline": majority,
+           **({"lm_bff_roberta_large": LM_BFF} if lm_bff else {}),
            "mlm_head": {"cloze_top1_heldout": round(100 * head_report["cloze"]["all"]["accuracy"], 1),
                         "cloze_top1_heldout_mask_only": round(100 * head_report["cloze"]["mask"]["accuracy"], 1),
                         "unigram_top1_heldout": round(100 * head_report["unigram"]["all"]["accuracy"], 1),
@@ -211,9 +234,9 @@ def summary(rows, head_report, steps=None):
     for k in sorted({r["k"] for r in rows}):
         b = best(rows, k)
         b["vs_majority"] = round(b["mean"] - majority, 1)
-        if k == 0:
+        if k == 0 and lm_bff:
             b["vs_lm_bff_zero_shot"] = round(b["mean"] - LM_BFF["zero-shot (prompt, no training)"], 1)
-        if k == 16:
+        if k == 16 and lm_bff:
             b["vs_lm_bff_fine_tuning"] = round(b["mean"] - LM_BFF["fine-tuning (K=16)"], 1)
             b["vs_lm_bff_prompt_fine_tuning"] = round(b["mean"] - LM_BFF["prompt-based fine-tuning (K=16, manual prompt)"], 1)
         out["best"][f"K={k}"] = b
@@ -224,9 +247,9 @@ def summary(rows, head_report, steps=None):
     lines = [report.table(rows), ""]
     for k, b in out["best"].items():
         extra = ""
-        if k == "K=0":
+        if k == "K=0" and lm_bff:
             extra = f"; LM-BFF zero-shot with RoBERTa-large: {LM_BFF['zero-shot (prompt, no training)']}"
-        if k == "K=16":
+        if k == "K=16" and lm_bff:
             extra = (f"; LM-BFF at K=16 with RoBERTa-large: fine-tuning {LM_BFF['fine-tuning (K=16)']}, "
                      f"prompt-based fine-tuning {LM_BFF['prompt-based fine-tuning (K=16, manual prompt)']}")
         lines.append(f"- best at {k}: **{b['method']}** {b['mean']} ± {b['std']} (n = {b['n']}), "
@@ -243,27 +266,45 @@ def summary(rows, head_report, steps=None):
     return out
 
 
-def write_summary(rows, head_report, steps=None, pet_choice=None):
+def write_summary(rows, head_report, steps=None, choices=None):
     """Add ``"summary"`` to the grid file (its rows stay as run_grid wrote them) and draw the plot."""
     import matplotlib
 
     matplotlib.use("Agg")
     from tinyllm.prompt.report import plot
 
-    doc = json.loads(OUT.read_text())
+    out = out_path(rows[0]["task"])
+    doc = json.loads(out.read_text())
     old = doc.get("summary", {})
     steps = steps or old.get("seconds_per_training_step_batch_8")
     doc["summary"] = summary(rows, head_report, steps)
-    if pet_choice or old.get("pet_lr_choice"):
-        doc["summary"]["pet_lr_choice"] = pet_choice or old.get("pet_lr_choice")
-    OUT.write_text(json.dumps(doc, indent=1) + "\n")
-    plot(rows, OUT.with_suffix(".png"))
+    doc["summary"].update({k: v for k, v in old.items() if k.endswith("_lr_choice")})   # the rate choices
+    doc["summary"].update(choices or {})
+    out.write_text(json.dumps(doc, indent=1) + "\n")
+    plot(rows, out.with_suffix(".png"))
     return doc["summary"]
+
+
+def readme_block():
+    """The README's real-data block: one table and summary per committed grid file (mr2, mr3)."""
+    blocks = []
+    for task in TASKS:
+        out = out_path(task)
+        if not out.exists():
+            continue
+        doc = json.loads(out.read_text())
+        blocks.append(f"**{task}, `{MODEL_NAME}`** (accuracy in %, mean ± std over the seeds "
+                      f"{', '.join(map(str, SEEDS))}; K = 0: over the templates or label descriptions; "
+                      f"{doc['summary']['n_test']} test sentences; plot: "
+                      f"[`results/grid/{out.stem}.png`](results/grid/{out.stem}.png))\n\n"
+                      + doc["summary"]["markdown"].strip())
+    return "\n\n".join(blocks)
 
 
 def main(argv=None):
     sys.path.insert(0, str(REPO))
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--task", choices=TASKS, default="mr2", help="the real-data task (default mr2)")
     p.add_argument("--head-only", action="store_true")
     p.add_argument("--retrain-head", action="store_true",
                    help="train the MLM head here instead of attaching the committed one (then the committed "
@@ -271,24 +312,21 @@ def main(argv=None):
     p.add_argument("--summary-only", action="store_true")
     p.add_argument("--methods", nargs="*", help="run only these methods of PARTS")
     p.add_argument("--parts", nargs="+", type=int, metavar="I",
-                   help=f"run only these entries of PARTS (0..{len(PARTS) - 1}), into {OUT.stem}.partI.json "
+                   help=f"run only these entries of PARTS (0..{len(PARTS) - 1}), into TASK__{MODEL_NAME}.partI.json "
                         "(one process per core, each on other parts, after --head-only); --merge joins them")
     p.add_argument("--merge", action="store_true", help="join the part files into the grid and write its summary")
     p.add_argument("--measure-steps", action="store_true", help="time one PET and one full fine-tuning step")
     p.add_argument("--choose-pet", action="store_true", help="choose PET's learning rate on a K-sized dev set")
+    p.add_argument("--choose-soft-head", action="store_true",
+                   help="choose soft prompt + head's learning rate on a K-sized dev set")
     p.add_argument("--readme", action="store_true",
                    help="only write the committed JSON's summary table into README.md (prompt-real markers)")
     args = p.parse_args(argv)
+    out = out_path(args.task)
     if args.readme:
         from _readme import replace_block
 
-        doc = json.loads(OUT.read_text())
-        replace_block(REPO / "README.md", "<!-- prompt-real:begin -->", "<!-- prompt-real:end -->",
-                      f"**mr2, `{MODEL_NAME}`** (accuracy in %, mean ± std over the seeds "
-                      f"{', '.join(map(str, SEEDS))}; K = 0: over the templates or label descriptions; "
-                      f"{doc['summary']['n_test']} test sentences; plot: "
-                      f"[`results/grid/{OUT.stem}.png`](results/grid/{OUT.stem}.png))\n\n"
-                      + doc["summary"]["markdown"].strip())
+        replace_block(REPO / "README.md", "<!-- prompt-real:begin -->", "<!-- prompt-real:end -->", readme_block())
         return
     if args.parts is not None:
         bad = [i for i in args.parts if not 0 <= i < len(PARTS)]
@@ -302,11 +340,11 @@ def main(argv=None):
         from tinyllm.prompt.grid import merge_parts
 
         try:
-            merged = merge_parts(OUT)
+            merged = merge_parts(out)
         except ValueError as e:                       # a part that is not a grid file, or of other weights
             p.error(f"--merge: {e}")
-        print(f"{OUT.name}: {merged[0]} rows from {merged[1]} part files" if merged else
-              f"{OUT.name}: no part files to merge")
+        print(f"{out.name}: {merged[0]} rows from {merged[1]} part files" if merged else
+              f"{out.name}: no part files to merge")
         args.summary_only = True
     if not args.summary_only:
         report = build_head(retrain=args.retrain_head)
@@ -319,21 +357,22 @@ def main(argv=None):
     steps = measure_steps(model, tok) if args.measure_steps else None
     if steps:
         print(f"one training step, batch 8: {steps} s", flush=True)
-    old = json.loads(OUT.read_text()).get("summary", {}) if OUT.exists() else {}
-    pet_choice = old.get("pet_lr_choice")          # kept across run_grid's rewrites of the file
-    if args.choose_pet:                             # only the choice, kept in the grid file's summary
+    old = json.loads(out.read_text()).get("summary", {}) if out.exists() else {}
+    choices = {k: v for k, v in old.items() if k.endswith("_lr_choice")}   # kept across run_grid's rewrites
+    if args.choose_pet or args.choose_soft_head:    # only the choice, kept in the grid file's summary
         from tinyllm.prompt import methods as M
         from tinyllm.prompt.grid import save_rows
 
-        pet_choice = choose_pet_lr(model, tok)
-        if not OUT.exists():
-            save_rows([], OUT)
-        doc = json.loads(OUT.read_text())
-        doc.setdefault("summary", {})["pet_lr_choice"] = pet_choice
-        OUT.write_text(json.dumps(doc, indent=1) + "\n")
-        print(json.dumps(pet_choice))
-        if pet_choice["best"] != M.MODEL_HYPERPARAMETERS[MODEL_NAME]["pet"]["lr"]:
-            print(f"set methods.MODEL_HYPERPARAMETERS[{MODEL_NAME!r}]['pet']['lr'] = {pet_choice['best']}", flush=True)
+        method = "pet" if args.choose_pet else "soft-head"
+        choice = choose_lr(model, tok, args.task, method, PET_LRS if args.choose_pet else SOFT_HEAD_LRS)
+        if not out.exists():
+            save_rows([], out)
+        doc = json.loads(out.read_text())
+        doc.setdefault("summary", {})[f"{method.replace('-', '_')}_lr_choice"] = choice
+        out.write_text(json.dumps(doc, indent=1) + "\n")
+        print(json.dumps(choice))
+        if choice["best"] != M.hyperparameters(method, MODEL_NAME)["lr"]:
+            print(f"set the {method} rate of {MODEL_NAME} to {choice['best']} (methods.py)", flush=True)
         return
     if not args.summary_only:
         t0 = time.time()
@@ -346,19 +385,19 @@ def main(argv=None):
         for i, (methods, ks) in enumerate(PARTS):
             if args.methods and not set(methods) & set(args.methods) or args.parts is not None and i not in args.parts:
                 continue
-            if args.parts is not None and OUT.exists() and not part_path(OUT, i).exists():
+            if args.parts is not None and out.exists() and not part_path(out, i).exists():
                 save_rows(                                      # the grid's rows of this part: run_grid skips them
-                    [r for r in load_rows(OUT) if r["method"] in methods], part_path(OUT, i))
-            run_grid("mr2", MODEL_NAME, [m for m in methods if not args.methods or m in args.methods], ks,
-                     seeds=SEEDS, out=OUT if args.parts is None else part_path(OUT, i), model=model,
+                    [r for r in load_rows(out) if r["method"] in methods], part_path(out, i))
+            run_grid(args.task, MODEL_NAME, [m for m in methods if not args.methods or m in args.methods], ks,
+                     seeds=SEEDS, out=out if args.parts is None else part_path(out, i), model=model,
                      tokenizer=tok, progress=progress)
         print(f"grid done in {time.time() - t0:.0f} s", flush=True)
         if args.parts is not None:
             return                                  # the summary is written by --merge
-    rows = [r for r in load_rows(OUT) if r["model"] == MODEL_NAME] if OUT.exists() else []
+    rows = [r for r in load_rows(out) if r["model"] == MODEL_NAME] if out.exists() else []
     report = json.loads((head_folder() / "mlm_head.json").read_text())
     if rows:
-        print(write_summary(rows, report, steps, pet_choice)["markdown"])
+        print(write_summary(rows, report, steps, choices)["markdown"])
 
 
 if __name__ == "__main__":

@@ -89,3 +89,23 @@ def test_fetched_corpora_by_name(tmp_path, name):
     assert f"{name}:" in err
     code, text, err = run(["eval", str(out), "--corpus", name, "--docs", "16"])
     assert code == 0 and "cross-entropy" in text, err
+
+
+def test_bert_pretrains_on_a_text_file_one_line_per_document(tmp_path):
+    from tinyllm.train.pretrain import Recipe, load_corpus
+
+    lines = [f"the film number {i} was {'great' if i % 2 else 'awful'} and long" for i in range(40)]
+    path = tmp_path / "reviews.txt"
+    path.write_text("\n".join(lines) + "\n\n", encoding="utf-8")
+    corpus = load_corpus(Recipe(model="bert", corpus=str(path), tokenizer="wordpiece", vocab_size=120).resolved())
+    assert not corpus.stream and len(corpus.train_docs) == 38 and len(corpus.val_docs) == 2   # the last 5% validate
+    assert corpus.tokenizer.decode(corpus.val_docs[-1]) == lines[-1]
+    assert load_corpus(Recipe(model="gpt", corpus=str(path), tokenizer="wordpiece", vocab_size=120).resolved()).stream
+    out = tmp_path / "run"
+    code, _, err = run(["pretrain", "--model", "bert", "--out", str(out), "--corpus", str(path), "--steps", "2",
+                        "--tokenizer", "wordpiece", "--vocab-size", "120"] + TINY)
+    assert code == 0, err
+    one = tmp_path / "one.txt"
+    one.write_text("a single line\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="at least 2"):
+        load_corpus(Recipe(model="bert", corpus=str(one), tokenizer="wordpiece", vocab_size=120).resolved())

@@ -23,7 +23,7 @@ def row(method, k, seed, acc, t=0):
 
 
 def test_summary_names_the_best_method_per_k(monkeypatch):
-    monkeypatch.setattr(PRR, "majority_baseline", lambda n: 0.5)
+    monkeypatch.setattr(PRR, "majority_baseline", lambda n, task="mr2": 0.5)
     rows = [row("zero-shot", 0, 13, a, t) for t, a in enumerate([0.6, 0.7, 0.8])]
     rows += [row("head-lr", 16, s, a) for s, a in zip((13, 21, 42), (0.70, 0.72, 0.74))]
     rows += [row("pet", 16, s, a) for s, a in zip((13, 21, 42), (0.50, 0.60, 0.70))]
@@ -43,7 +43,7 @@ def test_committed_grid_summary_matches_its_rows(monkeypatch):
     doc = json.loads(PRR.OUT.read_text())
     if not doc["rows"]:
         pytest.skip("the mr2 grid has no rows yet")
-    monkeypatch.setattr(PRR, "majority_baseline", lambda n: doc["summary"]["majority_baseline"] / 100)
+    monkeypatch.setattr(PRR, "majority_baseline", lambda n, task="mr2": doc["summary"]["majority_baseline"] / 100)
     head = {"cloze": {"all": {"accuracy": doc["summary"]["mlm_head"]["cloze_top1_heldout"] / 100, "nll": 0},
                       "mask": {"accuracy": 0, "nll": 0}}, "unigram": HEAD["unigram"], "heldout_rows": 0,
             "n_heldout_texts": 0, "train_rows": 0, "seconds": {}}

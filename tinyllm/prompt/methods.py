@@ -32,6 +32,8 @@ autoprompt         trigger tokens searched by the gradient, model frozen        
 zero-shot-sim      nothing: cosine of mean-pooled sentence embeddings to label            E2.1
                    descriptions ("a positive movie review"), BERT encoders only
 head-lr            a logistic-regression probe on cached frozen sentence embeddings       E2.1
+soft-head          soft prompt + head: m vectors after [CLS] and the probe's linear head  S12, E2.1
+                   on the mean-pooled states, trained together, encoder frozen (BERT)
 =================  =====================================================================  ==========
 
 Model-specific settings: ``MODEL_HYPERPARAMETERS[model name][method]`` replaces some of a method's
@@ -59,6 +61,8 @@ TEMPLATES = {
                           "news: {x} it was {mask}."],
     # LM-BFF's manual template for MR first (Gao et al. 2021, Table 1), then two variants
     ("mr2", "bert"): ["{x} It was {mask}.", "{x} A {mask} movie.", "{x} All in all, it was {mask}."],
+    ("mr3", "bert"): ["{x} It was {mask}.", "{x} A {mask} movie.", "{x} All in all, it was {mask}."],
+    ("mr2", "gpt"): ["{x} It was {mask}.", "{x} A {mask} movie.", "{x} All in all, it was {mask}."],
 }
 # zero-shot-sim: one description per label for each of the task's templates (by index); a task without
 # an entry uses the template itself with the label word at {mask} and no {x} ("It was great.")
@@ -66,6 +70,10 @@ DESCRIPTIONS = {
     "mr2": [{"negative": "a negative movie review", "positive": "a positive movie review"},
             {"negative": "a bad movie", "positive": "a good movie"},
             {"negative": "It was terrible.", "positive": "It was great."}],
+    "mr3": [{"negative": "a negative movie review", "neutral": "a neutral movie review",
+             "positive": "a positive movie review"},
+            {"negative": "a bad movie", "neutral": "an average movie", "positive": "a good movie"},
+            {"negative": "It was terrible.", "neutral": "It was okay.", "positive": "It was great."}],
 }
 # one word per label for the naive templates (the default template keeps the task's own words)
 SIMPLE_WORDS = {"tw-sentiment": {"negative": ["bad"], "positive": ["great"]}}
@@ -102,6 +110,10 @@ HYPERPARAMETERS = {
     "icl-cal": dict(order="random", max_per_class=3),
     # an untuned, common setting: L2 1e-2 on unit-norm features, 300 full-batch Adam steps of 0.1
     "head-lr": dict(l2=1e-2, steps=300, lr=0.1),
+    # the head starts as head-lr's probe (same l2, steps and rate), then the 4 soft vectors (initialised
+    # from the template's words before {mask}, "It was") and the head train together: 100 Adam steps of 8
+    "soft-head": dict(num_virtual_tokens=4, steps=100, lr=1e-3, batch_size=8, l2=1e-2, probe_steps=300,
+                      probe_lr=0.1),
 }
 # Per model: settings that replace HYPERPARAMETERS' for that model (the grid's model name). The real
 # MiniLM-L6 (22M weights, pre-trained) would not survive the 1e-3 PET rate of the first 2M-weight TinyWorld
@@ -115,10 +127,10 @@ MODEL_HYPERPARAMETERS = {
 
 METHODS = ("zero-shot", "zero-shot-cal", "icl", "icl-cal", "head", "finetune", "pet", "pet-control",
            "pet-ensemble", "pet-distill", "soft", "soft-random", "prefix", "p-tuning", "autoprompt",
-           "zero-shot-sim", "head-lr")
+           "zero-shot-sim", "head-lr", "soft-head")
 TRAINED = {"head", "finetune", "pet", "pet-control", "pet-ensemble", "pet-distill", "soft", "soft-random", "prefix", "p-tuning", "autoprompt",
-           "head-lr"}
-ENCODER_ONLY = {"zero-shot-sim", "head-lr"}          # mean-pooled states of a bidirectional encoder
+           "head-lr", "soft-head"}
+ENCODER_ONLY = {"zero-shot-sim", "head-lr", "soft-head"}          # mean-pooled states of a bidirectional encoder
 
 
 def hyperparameters(method, model_name=None):
@@ -380,6 +392,17 @@ def _head_lr(model, tok, text, words, shots, test, seed, hp, task):
     return predict_probe(W, b, embed(model, tok, test.texts))
 
 
+def _soft_head(model, tok, text, words, shots, test, seed, hp, task):
+    from tinyllm.prompt import soft_head as SH
+
+    stem = " ".join(text.partition("{mask}")[0].replace("{x}", " ").split())   # "It was" of "{x} It was {mask}."
+    sph = SH.SoftPromptHead(model, tok, len(shots.label_names), num_virtual_tokens=hp["num_virtual_tokens"],
+                            init_text=stem or None, seed=seed, l2=hp["l2"])
+    SH.fit(sph, shots, hp["steps"], hp["lr"], batch_size=hp["batch_size"], seed=seed,
+           probe_steps=hp["probe_steps"], probe_lr=hp["probe_lr"])
+    return sph.predict(test.texts)
+
+
 def copy_model(model):
     """A deep copy of a model (PET trains the weights; the caller's model must not change)."""
     return copy.deepcopy(model)
@@ -403,4 +426,5 @@ _METHOD_FUNCS = {
     "autoprompt": _autoprompt,
     "zero-shot-sim": _zero_shot_sim,
     "head-lr": _head_lr,
+    "soft-head": _soft_head,
 }

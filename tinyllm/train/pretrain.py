@@ -264,12 +264,25 @@ def load_text(corpus):
     return "\n\n".join(load_files(corpus))
 
 
-def text_corpus(corpus, tokenizer=None, vocab_size=None):
+def text_corpus(corpus, tokenizer=None, vocab_size=None, documents=False):
     """Steps 1-3 on real text: the cleaned text, a 95% / 5% split into training and validation
-    text, a vocabulary (``tokenizer``: char by default) trained on the training part."""
+    text, a vocabulary (``tokenizer``: char by default) trained on the training part.
+
+    documents: each non-empty line is one document (a BERT reads [CLS] line [SEP]; the last 5% of
+    the lines validate); else the text is one stream, cut into windows (a GPT)."""
     from tinyllm.data.tokenizer_training import train_tokenizer
 
     text = load_text(corpus)
+    if documents:
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        cut = int(len(lines) * 0.95)
+        if cut < 1 or cut == len(lines):
+            raise ValueError(f"corpus: {corpus} has {len(lines)} non-empty lines; BERT pre-training reads each "
+                             "line as a document and needs at least 2 (the last 5% validate)")
+        tok = train_tokenizer(tokenizer or "char", lines[:cut], vocab_size)
+        enc = [tok.encode(ln) for ln in lines]
+        return Corpus(tok, [e for e in enc[:cut] if e], [e for e in enc[cut:] if e],
+                      description=f"{corpus}: {len(lines):,} lines read as documents, {tok.vocab_size} symbols")
     cut = int(len(text) * 0.95)
     tok = train_tokenizer(tokenizer or "char", [text[:cut]], vocab_size)
     return Corpus(tok, [tok.encode(text[:cut])], [tok.encode(text[cut:])], stream=True,
@@ -281,7 +294,7 @@ def load_corpus(recipe):
     if recipe.corpus == "tinyworld":
         return tinyworld_corpus(recipe.n_train_docs, recipe.n_val_docs, recipe.seed,
                                 recipe.tokenizer, recipe.vocab_size)
-    return text_corpus(recipe.corpus, recipe.tokenizer, recipe.vocab_size)
+    return text_corpus(recipe.corpus, recipe.tokenizer, recipe.vocab_size, documents=recipe.model == "bert")
 
 
 # ------------------------------------------------------------------------------ steps 4-5
@@ -310,8 +323,6 @@ def build_batches(recipe, corpus):
 
     tok, B, T = corpus.tokenizer, recipe.batch_size, recipe.max_len
     if corpus.stream:
-        if recipe.model != "gpt":
-            raise ValueError("corpus: BERT pre-training needs documents; use --corpus tinyworld")
         if recipe.pack:
             raise ValueError(f"pack: packing needs a corpus of documents; {recipe.corpus!r} is one stream "
                              f"(already cut into windows); drop --pack or use --corpus tinyworld")
